@@ -1,0 +1,128 @@
+"""The exceptions of cocalc_widgets: one base class, :class:`CoCalcError`, and subclasses that
+tell apart what went wrong, so callers can catch exactly what they can handle.
+
+Every error carries ``endpoint`` (the API endpoint or IFrame action), ``status`` (the HTTP
+status, or ``None``) and ``server_message`` (CoCalc's own text, or ``None``); ``str(error)``
+always includes the server's text. No error ever holds an API key or an auth token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BadInput",
+    "CoCalcConnectionError",
+    "CoCalcError",
+    "CoCalcTimeout",
+    "CommandError",
+    "CommandTimeout",
+    "CopyFailed",
+    "NotFound",
+    "OutcomeUnknown",
+    "PermissionDenied",
+    "RateLimited",
+    "ServerError",
+]
+
+
+class CoCalcError(Exception):
+    """Base class of every error raised by cocalc_widgets."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str | None = None,
+        status: int | None = None,
+        server_message: str | None = None,
+        response: Any = None,
+    ) -> None:
+        self.message = message
+        self.endpoint = endpoint
+        self.status = status
+        self.server_message = server_message
+        #: The decoded JSON body (or text) of the reply, when there was one.
+        self.response = response
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.server_message and self.server_message not in text:
+            text = f"{text}: {self.server_message}"
+        where = []
+        if self.endpoint:
+            where.append(self.endpoint)
+        if self.status is not None:
+            where.append(f"HTTP {self.status}")
+        return f"{text} [{', '.join(where)}]" if where else text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class BadInput(CoCalcError, ValueError):
+    """The arguments are invalid; nothing was sent."""
+
+
+class AuthenticationError(CoCalcError):
+    """No API key, or the server refused the key (or the auth token)."""
+
+
+class PermissionDenied(CoCalcError):
+    """The key is valid but may not do this (CoCalc's "ACCESS BLOCKED")."""
+
+
+class NotFound(CoCalcError):
+    """Unknown endpoint, project, path or copy operation."""
+
+
+class RateLimited(CoCalcError):
+    """The server answered HTTP 429 and retries ran out. ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)
+
+
+class ServerError(CoCalcError):
+    """The server or a gateway failed (HTTP 5xx, an HTML page, a body that is not JSON)."""
+
+
+class CoCalcConnectionError(CoCalcError, ConnectionError):
+    """The server could not be reached (no connection made, or the connection was reset)."""
+
+
+class CoCalcTimeout(CoCalcError, TimeoutError):
+    """No answer in time."""
+
+
+class OutcomeUnknown(CoCalcError):
+    """A request that changes something (a copy) was sent but its reply was lost.
+
+    It may or may not have happened. It is never re-sent blindly: look it up with
+    ``copy_path_status(src_project_id=..., target_project_id=...)``.
+    """
+
+
+class CopyFailed(CoCalcError):
+    """The copy finished with an error; ``status`` is the final :class:`CopyStatus`."""
+
+    def __init__(self, message: str, *, copy_status: Any = None, **kw: Any) -> None:
+        self.copy_status = copy_status
+        super().__init__(message, **kw)
+
+
+class CommandError(CoCalcError):
+    """CoCalc's IFrame bridge answered a command with ``status: "error"``; ``mesg`` is its text."""
+
+    def __init__(self, message: str, *, mesg: str | None = None, reply: Any = None, **kw: Any):
+        self.mesg = mesg
+        self.reply = reply
+        kw.setdefault("server_message", mesg)
+        super().__init__(message, **kw)
+
+
+class CommandTimeout(CoCalcTimeout):
+    """An IFrame command got no reply in time; the message says why that usually happens."""
