@@ -55,6 +55,9 @@ class EmulatorState:
         password: str | None = None,
         iframe_comm_hosts: list[str] | str = (),
         dev_http_origins: list[str] | str = (),
+        require_sign_in: bool = True,
+        samesite_remember_me: str = "lax",
+        kiosk_startup_delay: float = 0.1,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +68,13 @@ class EmulatorState:
         self.dev_http_origins = _split_words(dev_http_origins)
         self.lock = threading.RLock()
         self._tokens: dict[str, float] = {}
+        # Kiosk pages (``_kiosk.py``): sign-in required for pages; the remember_me cookie's
+        # SameSite ("strict" | "lax" | "none", like CoCalc's site setting of that name; "none"
+        # also marks it Secure); seconds the page waits after loading before it listens.
+        self.require_sign_in = require_sign_in
+        self.samesite_remember_me = samesite_remember_me
+        self.kiosk_startup_delay = kiosk_startup_delay
+        self._sessions: dict[str, float] = {}
         self.projects: dict[str, Project] = {}
         self._load()
 
@@ -161,6 +171,20 @@ class EmulatorState:
             return False
         with self.lock:
             expires = self._tokens.get(token)
+        return expires is not None and expires > time.time()
+
+    def create_session(self) -> str:
+        """A new opaque sign-in session id (the ``remember_me`` cookie value), valid 12 hours."""
+        sid = secrets.token_urlsafe(32)
+        with self.lock:
+            self._sessions[sid] = time.time() + TOKEN_TTL
+        return sid
+
+    def check_session(self, sid: str | None) -> bool:
+        if not sid:
+            return False
+        with self.lock:
+            expires = self._sessions.get(sid)
         return expires is not None and expires > time.time()
 
     # -- iframe allow-list ---------------------------------------------------------------------
