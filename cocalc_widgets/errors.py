@@ -19,6 +19,7 @@ __all__ = [
     "CommandError",
     "CommandTimeout",
     "CopyFailed",
+    "FrameNotReady",
     "NotFound",
     "OutcomeUnknown",
     "PermissionDenied",
@@ -126,3 +127,8 @@ class CommandError(CoCalcError):
 
 class CommandTimeout(CoCalcTimeout):
     """An IFrame command got no reply in time; the message says why that usually happens."""
+
+
+class FrameNotReady(CommandTimeout):
+    """An IFrame command timed out before it could be sent: the frame was not displayed, or
+    CoCalc never answered the frame's ``status`` polls (so it is not listening to this page)."""
