@@ -7,6 +7,8 @@
 """
 
 from ._version import __version__
+from .client import AuthToken, CoCalcClient, ExecResult, Pong
+from .copyjob import CopyJob, CopyStatus
 from .errors import (
     AuthenticationError,
     BadInput,
@@ -24,17 +26,23 @@ from .errors import (
 )
 
 __all__ = [
+    "AuthToken",
     "AuthenticationError",
     "BadInput",
+    "CoCalcClient",
     "CoCalcConnectionError",
     "CoCalcError",
     "CoCalcTimeout",
     "CommandError",
     "CommandTimeout",
     "CopyFailed",
+    "CopyJob",
+    "CopyStatus",
+    "ExecResult",
     "NotFound",
     "OutcomeUnknown",
     "PermissionDenied",
+    "Pong",
     "RateLimited",
     "ServerError",
     "__version__",

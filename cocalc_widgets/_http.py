@@ -1,0 +1,299 @@
+"""The HTTP layer of the client: one ``requests.Session``, timeouts, safe retries, and turning
+whatever the server (or a gateway) sends back into a dict or a typed error.
+
+Retry policy (urllib3's ``Retry`` computes the backoff with jitter and reads ``Retry-After``):
+
+- every call: retried when the connection was never made, and on HTTP 429/503 (the server did
+  not take the request), honouring ``Retry-After`` up to a cap;
+- read-only calls (``safe=True``) also on read timeouts, dropped connections, 500/502/504 and
+  HTML gateway pages;
+- a call that changes something is never re-sent once the server may have received it: a lost
+  reply becomes :class:`OutcomeUnknown`.
+
+All of it is bounded by a deadline per call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+from ._version import __version__
+from .errors import (
+    AuthenticationError,
+    BadInput,
+    CoCalcConnectionError,
+    CoCalcError,
+    CoCalcTimeout,
+    NotFound,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+    ServerError,
+)
+
+log = logging.getLogger("cocalc_widgets")
+
+USER_AGENT = f"cocalc-widgets/{__version__} (+https://pypi.org/project/cocalc-widgets/)"
+_RETRY_STATUS_ALWAYS = frozenset({429, 503})
+_RETRY_STATUS_SAFE = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard to retry: attempts after the first, backoff, the ``Retry-After`` cap, a deadline."""
+
+    retries: int = 4
+    backoff: float = 0.25
+    backoff_max: float = 8.0
+    jitter: float = 0.25
+    retry_after_max: float = 30.0
+    deadline: float = 120.0
+
+    def policy(self, safe: bool) -> Retry:
+        statuses = _RETRY_STATUS_SAFE if safe else _RETRY_STATUS_ALWAYS
+        return Retry(
+            total=self.retries,
+            connect=self.retries,
+            read=self.retries if safe else 0,
+            status=self.retries,
+            other=0,
+            allowed_methods=None,
+            status_forcelist=statuses,
+            backoff_factor=self.backoff,
+            backoff_max=self.backoff_max,
+            backoff_jitter=self.jitter,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+
+
+class _Attempt(Exception):
+    """One failed attempt: the urllib3-style error for the retry policy and our final error."""
+
+    def __init__(self, policy_error: Exception | None, final: CoCalcError, response: Any = None):
+        super().__init__(str(final))
+        self.policy_error = policy_error
+        self.final = final
+        self.response = response
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = exc
+    while True:
+        first = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        nxt = getattr(seen, "reason", None) or first or seen.__cause__ or seen.__context__
+        if not isinstance(nxt, BaseException) or nxt is seen:
+            return seen
+        if isinstance(nxt, (ConnectTimeoutError, ProtocolError, ReadTimeoutError)):
+            return nxt
+        seen = nxt
+
+
+def _server_text(body: Any) -> str | None:
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, str):
+            return err
+        if err is not None:
+            return json.dumps(err)
+    return None
+
+
+def _classify_text(text: str) -> type[CoCalcError]:
+    low = text.lower()
+    if "access blocked" in low or "permission" in low or "not a collaborator" in low:
+        return PermissionDenied
+    if "authentication" in low or "api key" in low or "auth token" in low or "password" in low:
+        return AuthenticationError
+    if "banned" in low:
+        return RateLimited
+    if "unknown endpoint" in low or "does not exist" in low or "not found" in low:
+        return NotFound
+    if "unexpected argument" in low or "invalid parameters" in low or "must be defined" in low:
+        return BadInput
+    return CoCalcError
+
+
+class Transport:
+    """POSTs JSON to CoCalc and returns the decoded body, or raises a :class:`CoCalcError`."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        retry: RetrySettings | None = None,
+        session: requests.Session | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        self.timeout = timeout
+        self.retry = retry or RetrySettings()
+        self.session = session or requests.Session()
+        if session is None:
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=4, pool_maxsize=pool_size, max_retries=0
+            )
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+        self.session.auth = (api_key, "")
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+        #: Number of HTTP requests sent (tests and benchmarks read it).
+        self.requests_sent = 0
+
+    def close(self) -> None:
+        self.session.close()
+
+    def post(
+        self,
+        url: str,
+        body: dict[str, Any],
+        *,
+        endpoint: str,
+        safe: bool,
+        read_timeout: float | None = None,
+    ) -> Any:
+        """POST ``body`` as JSON to ``url`` and return the decoded JSON body.
+
+        ``safe`` says the call changes nothing, so it may be re-sent after a lost reply.
+        """
+        policy = self.retry.policy(safe)
+        timeout = (self.timeout[0], read_timeout or self.timeout[1])
+        deadline = time.monotonic() + self.retry.deadline
+        while True:
+            try:
+                return self._once(url, body, endpoint, safe, timeout)
+            except _Attempt as attempt:
+                error = attempt.final
+                if attempt.response is not None:
+                    has_after = "Retry-After" in attempt.response.headers
+                    if not policy.is_retry("POST", attempt.response.status, has_after):
+                        raise error from None
+                elif attempt.policy_error is None:
+                    raise error from None
+                try:
+                    policy = policy.increment(
+                        method="POST",
+                        url=url,
+                        response=attempt.response,
+                        error=attempt.policy_error,
+                    )
+                except Exception:  # urllib3 says: no more retries (or not retryable)
+                    raise error from None
+                wait = policy.get_backoff_time()
+                if attempt.response is not None:
+                    after = policy.get_retry_after(attempt.response)
+                    if after is not None:
+                        if after > self.retry.retry_after_max:
+                            raise error from None
+                        wait = after
+                if time.monotonic() + wait > deadline:
+                    raise error from None
+                log.debug("retrying %s in %.2fs after: %s", endpoint, wait, error)
+                time.sleep(wait)
+
+    def _once(
+        self, url: str, body: dict[str, Any], endpoint: str, safe: bool, timeout: tuple
+    ) -> Any:
+        self.requests_sent += 1
+        try:
+            resp = self.session.post(url, json=body, timeout=timeout)
+        except requests.exceptions.ConnectTimeout as exc:
+            raise _Attempt(
+                ConnectTimeoutError(str(exc)),
+                CoCalcTimeout(
+                    "Timed out connecting to the CoCalc server; nothing was sent",
+                    endpoint=endpoint,
+                ),
+            ) from None
+        except requests.exceptions.ReadTimeout as exc:
+            raise _Attempt(
+                ReadTimeoutError(None, url, str(exc)), self._lost(endpoint, safe, "timed out")
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            cause = _root_cause(exc)
+            if isinstance(cause, ConnectTimeoutError):  # includes NewConnectionError
+                raise _Attempt(
+                    cause,
+                    CoCalcConnectionError(
+                        f"Could not connect to the CoCalc server ({type(cause).__name__}); "
+                        "nothing was sent",
+                        endpoint=endpoint,
+                    ),
+                ) from None
+            raise _Attempt(
+                ProtocolError(str(cause)),
+                self._lost(endpoint, safe, "the connection was dropped"),
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            raise CoCalcConnectionError(
+                f"HTTP request failed: {type(exc).__name__}", endpoint=endpoint
+            ) from None
+        log.debug("POST %s -> %s", endpoint, resp.status_code)
+        return self._decode(resp, endpoint, safe)
+
+    @staticmethod
+    def _lost(endpoint: str, safe: bool, what: str) -> CoCalcError:
+        if safe:
+            cls = CoCalcTimeout if what == "timed out" else CoCalcConnectionError
+            return cls(f"The request {what} before CoCalc answered", endpoint=endpoint)
+        return OutcomeUnknown(
+            f"The request was sent but {what} before CoCalc answered: it may or may not have "
+            "been carried out (it was not re-sent)",
+            endpoint=endpoint,
+        )
+
+    def _decode(self, resp: requests.Response, endpoint: str, safe: bool) -> Any:
+        status = resp.status_code
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = None
+        text = _server_text(body)
+        if status == 200 and body is not None:
+            return body
+        if body is None:
+            snippet = " ".join(resp.text.split())[:200]
+            text = snippet or None
+        kw = {"endpoint": endpoint, "status": status, "server_message": text, "response": body}
+        if status == 429:
+            after = resp.headers.get("Retry-After")
+            err: CoCalcError = RateLimited(
+                "CoCalc is rate limiting requests",
+                retry_after=float(after) if after and after.isdigit() else None,
+                **kw,
+            )
+            raise _Attempt(None, err, resp.raw)
+        if status in (401, 403) or (
+            status == 400 and text and _classify_text(text) is AuthenticationError
+        ):
+            raise AuthenticationError("CoCalc refused the API key", **kw)
+        if status == 404:
+            raise NotFound("No such endpoint on this CoCalc server", **kw)
+        if status == 413:
+            raise BadInput("The request is too large for the server", **kw)
+        if 400 <= status < 500:
+            cls = _classify_text(text or "")
+            raise (cls if cls is not CoCalcError else BadInput)("CoCalc rejected the request", **kw)
+        if status >= 500 or body is None:
+            what = "a gateway error page" if body is None and status >= 500 else "an error"
+            if status == 200:
+                what = "a reply that is not JSON"
+            if safe or status == 503:
+                err = ServerError(f"CoCalc's server sent {what}", **kw)
+            else:
+                err = OutcomeUnknown(
+                    f"CoCalc's server sent {what}: the request may or may not have been "
+                    "carried out (it was not re-sent)",
+                    **kw,
+                )
+            raise _Attempt(None, err, resp.raw if status >= 500 else None)
+        raise ServerError(f"Unexpected HTTP {status} from CoCalc", **kw)

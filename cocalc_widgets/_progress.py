@@ -1,0 +1,102 @@
+"""Progress display for long waits: an ipywidgets bar in a notebook, nothing in a plain script."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def in_notebook() -> bool:
+    """True when running in a Jupyter kernel (where widgets can be shown)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipywidgets
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class Progress:
+    """A progress bar shown after ``delay`` seconds, in a notebook only.
+
+    ``total`` is the number of items (copies); without it the bar only shows the state and the
+    time waited. ``update()`` is cheap: the widget is refreshed at most every 0.2 s.
+    """
+
+    def __init__(self, label: str, *, total: int | None = None, delay: float = 1.0) -> None:
+        self.label = label
+        self.total = total
+        self.delay = delay
+        self.start = time.monotonic()
+        self.done = 0
+        self._widget: Any = None
+        self._bar: Any = None
+        self._text: Any = None
+        self._shown_at = 0.0
+        self._closed = False
+
+    @classmethod
+    def maybe(
+        cls, progress: bool | None, label: str, *, total: int | None = None, delay: float = 1.0
+    ) -> Progress:
+        """A real bar if ``progress`` is true (or ``None`` in a notebook); else a no-op."""
+        if progress is None:
+            progress = in_notebook()
+        if not progress:
+            return _NoProgress(label)
+        return cls(label, total=total, delay=delay)
+
+    def update(self, state: str | None = None, done: int | None = None) -> None:
+        """Record progress; shows or refreshes the bar when due."""
+        if done is not None:
+            self.done = done
+        now = time.monotonic()
+        if self._closed or now - self.start < self.delay:
+            return
+        if self._widget is None:
+            self._show()
+        elif now - self._shown_at < 0.2:
+            return
+        self._refresh(state)
+
+    def close(self, state: str | None) -> None:
+        """Final update; the bar stays visible with the outcome."""
+        if self._widget is not None and not self._closed:
+            if self.total is not None:
+                self.done = self.total if state in ("done", "failed") else self.done
+            self._refresh(state)
+            ok = state in ("done", None) or (state and state.startswith("done"))
+            self._bar.bar_style = "success" if ok else "danger"
+        self._closed = True
+
+    def _show(self) -> None:
+        import ipywidgets as w
+        from IPython.display import display
+
+        self._bar = w.FloatProgress(value=0, min=0, max=self.total or 1, bar_style="info")
+        self._text = w.HTML()
+        self._widget = w.HBox([self._bar, self._text])
+        display(self._widget)
+
+    def _refresh(self, state: str | None) -> None:
+        import html
+
+        self._shown_at = time.monotonic()
+        waited = self._shown_at - self.start
+        if self.total:
+            self._bar.value = self.done
+            count = f"{self.done}/{self.total} "
+        else:
+            self._bar.value = 1 if state in ("done", "failed") else 0
+            count = ""
+        self._text.value = (
+            f"{html.escape(self.label)}: {count}{html.escape(state or '')} ({waited:.1f} s)"
+        )
+
+
+class _NoProgress(Progress):
+    def update(self, state: str | None = None, done: int | None = None) -> None:
+        pass
+
+    def close(self, state: str | None) -> None:
+        pass

@@ -1,0 +1,283 @@
+"""Copy operations: :class:`CopyStatus` (what CoCalc says about a copy) and :class:`CopyJob`
+(a copy that was started, which can be polled and waited for)."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from .errors import CoCalcTimeout, CopyFailed
+
+if TYPE_CHECKING:
+    from .client import CoCalcClient
+
+__all__ = ["CopyJob", "CopyStatus", "poll_delays"]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):  # milliseconds since the epoch
+        return datetime.fromtimestamp(value / 1000, tz=timezone.utc)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+@dataclass(frozen=True)
+class CopyStatus:
+    """The state of one copy operation, with every field CoCalc reports.
+
+    ``done`` is true once ``finished`` is set; ``ok`` once it finished without ``error``.
+    Times are timezone-aware ``datetime`` objects (or ``None``); ``raw`` is the server's record.
+    """
+
+    copy_path_id: str | None = None
+    time: datetime | None = None
+    source_project_id: str | None = None
+    source_path: str | None = None
+    target_project_id: str | None = None
+    target_path: str | None = None
+    overwrite_newer: bool | None = None
+    delete_missing: bool | None = None
+    backup: bool | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    scheduled: datetime | None = None
+    error: str | None = None
+    exclude: list[str] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_v1(cls, record: dict[str, Any]) -> CopyStatus:
+        """Build from a v1 ``CopyOp`` record."""
+        return cls(
+            copy_path_id=record.get("copy_path_id"),
+            time=_parse_time(record.get("time")),
+            source_project_id=record.get("source_project_id"),
+            source_path=record.get("source_path"),
+            target_project_id=record.get("target_project_id"),
+            target_path=record.get("target_path"),
+            overwrite_newer=record.get("overwrite_newer"),
+            delete_missing=record.get("delete_missing"),
+            backup=record.get("backup"),
+            started=_parse_time(record.get("started")),
+            finished=_parse_time(record.get("finished")),
+            scheduled=_parse_time(record.get("scheduled")),
+            error=record.get("error") or None,
+            exclude=record.get("exclude"),
+            raw=dict(record),
+        )
+
+    @classmethod
+    def from_v2(cls, copy_id: str, body: dict[str, Any], request: dict[str, Any]) -> CopyStatus:
+        """Build from a v2 ``copy-path-status`` reply plus what we asked for."""
+        return cls(
+            copy_path_id=copy_id,
+            source_project_id=request.get("src_project_id"),
+            source_path=request.get("src_path"),
+            target_project_id=request.get("target_project_id"),
+            target_path=request.get("target_path") or request.get("src_path"),
+            started=_parse_time(body.get("started")),
+            finished=_parse_time(body.get("finished")),
+            error=body.get("copy_error") or None,
+            raw=dict(body),
+        )
+
+    @property
+    def done(self) -> bool:
+        """The copy has finished (successfully or not)."""
+        return self.finished is not None
+
+    @property
+    def ok(self) -> bool:
+        """The copy has finished without an error."""
+        return self.done and not self.error
+
+    @property
+    def state(self) -> str:
+        """One word: ``scheduled``, ``pending``, ``running``, ``done`` or ``failed``."""
+        if self.done:
+            return "failed" if self.error else "done"
+        if self.started:
+            return "running"
+        return "scheduled" if self.scheduled else "pending"
+
+    def _route(self) -> str:
+        src = f"{(self.source_project_id or '?')[:8]}:{self.source_path or '?'}"
+        dst = f"{(self.target_project_id or '?')[:8]}:{self.target_path or self.source_path or '?'}"
+        return f"{src} -> {dst}"
+
+    def __repr__(self) -> str:
+        extra = f", error={self.error!r}" if self.error else ""
+        return f"<CopyStatus {self.state} {self._route()} id={self.copy_path_id}{extra}>"
+
+    def _rows(self) -> Iterator[tuple[str, Any]]:
+        for f in fields(self):
+            if f.name != "raw":
+                value = getattr(self, f.name)
+                if value not in (None, [], ""):
+                    yield f.name, value
+
+    def _repr_html_(self) -> str:
+        color = {"done": "#2a7", "failed": "#c33"}.get(self.state, "#888")
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            for k, v in self._rows()
+        )
+        return (
+            f"<div><b>Copy</b> <span style='color:{color}'>{self.state}</span> "
+            f"<code>{html.escape(self._route())}</code><table>{rows}</table></div>"
+        )
+
+
+def poll_delays(
+    first: float = 0.02, growth: float = 0.22, floor: float = 0.02, cap: float = 30.0
+) -> Callable[[float], float]:
+    """The waiting schedule of :meth:`CopyJob.wait`: seconds to sleep after ``elapsed`` seconds.
+
+    Quick at first, then about ``growth`` times the time already waited, up to ``cap``: a copy
+    that takes 0.3 s is seen within a few tens of milliseconds, one that takes ten minutes costs
+    a few dozen requests.
+    """
+
+    def delay(elapsed: float) -> float:
+        if elapsed <= 0:
+            return first
+        return min(cap, max(floor, growth * elapsed))
+
+    return delay
+
+
+class CopyJob:
+    """A copy started with :meth:`CoCalcClient.copy_path_between_projects`.
+
+    ``status()`` asks CoCalc; ``wait()`` polls until the copy finishes and returns the final
+    :class:`CopyStatus` (raising :class:`CopyFailed` if it failed). ``done``, ``ok`` and
+    ``error`` reflect the latest known status, asking CoCalc once if the copy is not known to
+    be finished yet.
+    """
+
+    def __init__(
+        self,
+        client: CoCalcClient,
+        copy_path_id: str | None,
+        request: dict[str, Any],
+        *,
+        last: CopyStatus | None = None,
+    ) -> None:
+        self.client = client
+        #: CoCalc's id of the copy (``None`` when the server copied synchronously).
+        self.copy_path_id = copy_path_id
+        #: What was asked for (project ids, paths, options).
+        self.request = dict(request)
+        self.created = time.monotonic()
+        self._last = last
+        #: Status requests this job has sent.
+        self.polls = 0
+
+    @property
+    def last_status(self) -> CopyStatus | None:
+        """The latest status seen, without asking CoCalc."""
+        return self._last
+
+    def status(self) -> CopyStatus:
+        """Ask CoCalc for the current status of this copy."""
+        if self.copy_path_id is None:
+            assert self._last is not None
+            return self._last
+        self.polls += 1
+        self._last = self.client._copy_status_for(self.copy_path_id, self.request)
+        return self._last
+
+    def _current(self) -> CopyStatus:
+        if self._last is not None and self._last.done:
+            return self._last
+        return self.status()
+
+    @property
+    def done(self) -> bool:
+        """Has the copy finished? (Asks CoCalc unless already known.)"""
+        return self._current().done
+
+    @property
+    def ok(self) -> bool:
+        """Has the copy finished without error? (Asks CoCalc unless already known.)"""
+        return self._current().ok
+
+    @property
+    def error(self) -> str | None:
+        """CoCalc's error text for a failed copy, else ``None``."""
+        return self._current().error
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        progress: bool | None = None,
+        raise_on_error: bool = True,
+    ) -> CopyStatus:
+        """Poll until the copy finishes; return its final :class:`CopyStatus`.
+
+        Raises :class:`CopyFailed` (with CoCalc's error text) if the copy failed, unless
+        ``raise_on_error=False``, and :class:`CoCalcTimeout` if it is still running after
+        ``timeout`` seconds (the copy itself goes on). ``progress``: show a progress bar
+        (default: in a notebook, once the wait takes more than a second).
+        """
+        from ._progress import Progress
+
+        delays = self.client.poll_schedule
+        start = time.monotonic()
+        bar = Progress.maybe(progress, label=self._label(), delay=1.0)
+        try:
+            status = self._last
+            while status is None or not status.done:
+                elapsed = time.monotonic() - start
+                if timeout is not None and elapsed >= timeout and self.polls:
+                    state = status.state if status else "pending"
+                    raise CoCalcTimeout(
+                        f"The copy {self.copy_path_id} was still {state} after {timeout:g} s; "
+                        "it goes on in CoCalc (call wait() again to keep waiting)",
+                        endpoint="copy_path_status",
+                    )
+                pause = delays(time.monotonic() - self.created)
+                if timeout is not None:
+                    pause = min(pause, max(0.0, timeout - elapsed))
+                bar.update(status.state if status else "pending")
+                time.sleep(pause)
+                status = self.status()
+        finally:
+            bar.close(status.state if status is not None else None)
+        if raise_on_error and status.error:
+            raise CopyFailed(
+                "The copy failed",
+                endpoint="copy_path_status",
+                server_message=status.error,
+                copy_status=status,
+            )
+        return status
+
+    def _label(self) -> str:
+        r = self.request
+        target = r.get("target_path") or r.get("src_path")
+        return f"{r.get('src_path')} -> {str(r.get('target_project_id'))[:8]}:{target}"
+
+    def __repr__(self) -> str:
+        state = self._last.state if self._last else "started"
+        extra = f", error={self._last.error!r}" if self._last and self._last.error else ""
+        return f"<CopyJob {state} {self._label()} id={self.copy_path_id}{extra}>"
+
+    def _repr_html_(self) -> str:
+        if self._last is not None:
+            return self._last._repr_html_().replace("<b>Copy</b>", "<b>CopyJob</b>", 1)
+        label, cid = html.escape(self._label()), html.escape(str(self.copy_path_id))
+        return f"<div><b>CopyJob</b> started <code>{label}</code> id={cid}</div>"
