@@ -141,13 +141,14 @@ class CopyStatus:
 
 
 def poll_delays(
-    first: float = 0.02, growth: float = 0.22, floor: float = 0.02, cap: float = 30.0
+    first: float = 0.03, growth: float = 0.2, floor: float = 0.1, cap: float = 60.0
 ) -> Callable[[float], float]:
     """The waiting schedule of :meth:`CopyJob.wait`: seconds to sleep after ``elapsed`` seconds.
 
-    Quick at first, then about ``growth`` times the time already waited, up to ``cap``: a copy
-    that takes 0.3 s is seen within a few tens of milliseconds, one that takes ten minutes costs
-    a few dozen requests.
+    The first poll comes after ``first`` seconds, then every ``floor`` seconds, then about
+    ``growth`` times the time already waited, up to ``cap``. So a copy is seen, on average,
+    within ``growth / 2`` of its duration (tens of milliseconds for a 0.3 s copy), and a copy
+    that takes ten minutes costs a few dozen requests.
     """
 
     def delay(elapsed: float) -> float:
