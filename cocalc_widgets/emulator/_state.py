@@ -66,6 +66,7 @@ class EmulatorState:
         self.password = password or secrets.token_urlsafe(12)
         self.iframe_comm_hosts = split_hosts(iframe_comm_hosts)
         self.dev_http_origins = _split_words(dev_http_origins)
+        self.require_sign_in = require_sign_in
         self.lock = threading.RLock()
         self._tokens: dict[str, float] = {}
         # Kiosk pages (``_kiosk.py``): sign-in required for pages; the remember_me cookie's
@@ -124,6 +125,19 @@ class EmulatorState:
             self.projects[pid].description = description or self.projects[pid].description
             self._save()
         return pid
+
+    def update_project(
+        self, project_id: str, *, title: str | None = None, description: str | None = None
+    ) -> None:
+        """Change a project's title and/or description (``None`` keeps it); saved to disk."""
+        with self.lock:
+            if project_id not in self.projects:
+                raise UnknownProject(project_id)
+            if title is not None:
+                self.projects[project_id].title = title
+            if description is not None:
+                self.projects[project_id].description = description
+            self._save()
 
     def project_dir(self, project_id: str) -> Path:
         """The folder of a project; raises :class:`UnknownProject`."""

@@ -1,0 +1,126 @@
+"""The ``cocalc-widgets`` command line: ``cocalc-widgets <subcommand> ...``.
+
+Each subcommand registers itself in :data:`SUBCOMMANDS` as ``name -> (add_arguments, run)``;
+to add one (e.g. ``demo``), write those two functions and add an entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+
+def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``cocalc-widgets emulator`` (also ``python -m cocalc_widgets.emulator``)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--data", metavar="DIR", default=None,
+                        help="folder with one sub-folder per project UUID (default: a temp dir)")
+    parser.add_argument("--api-key", default=None, help="API key to accept (default: generated)")
+    parser.add_argument("--account-id", default=None, help="account id (default: generated)")
+    parser.add_argument("--password", default=None, help="account password (default: generated)")
+    parser.add_argument("--iframe-comm-hosts", default="", metavar="LIST",
+                        help="CoCalc's iframe_comm_hosts site setting (https origins allowed)")
+    parser.add_argument("--dev-http-origins", default="", metavar="LIST",
+                        help="development only: http:// origins the kiosk pages also answer")
+    parser.add_argument("--copy-delay", type=float, default=0.0, metavar="S",
+                        help="every copy takes at least S seconds")
+    parser.add_argument("--allow-exec", action="store_true",
+                        help="enable project_exec (runs commands in project folders)")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="S",
+                        help="fault: seconds added to every API request")
+    parser.add_argument("--fail-rate", type=float, default=0.0, metavar="F",
+                        help="fault: share of API requests answered with a 5xx page")
+    parser.add_argument("--drop-rate", type=float, default=0.0, metavar="F",
+                        help="fault: share of API requests whose connection is dropped")
+    parser.add_argument("--gateway-timeout-rate", type=float, default=0.0, metavar="F",
+                        help="fault: share of API requests answered with an HTML 504 page")
+    parser.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="F",
+                        help="fault: share of API requests answered with 429")
+    parser.add_argument("--retry-after", type=float, default=1.0, metavar="S",
+                        help="Retry-After of the 429 answers (default 1)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the fault generator")
+    parser.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
+                        help="larger request bodies get HTTP 413 (default 16 MiB)")
+    parser.add_argument("--api-versions", default="v1,v2", metavar="LIST",
+                        help="APIs to serve: v1,v2 (default), v2 (like cocalc.com) or v1")
+    parser.add_argument("--no-sign-in", action="store_true",
+                        help="kiosk pages do not require an auth token")
+    parser.add_argument("--demo", action="store_true",
+                        help="create demo projects (Instructor, Student 1..5) unless they exist")
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    """Start the emulator from parsed flags, print how to reach it, serve until stopped."""
+    from .emulator import Emulator, Faults
+
+    faults = Faults(
+        latency=args.latency, fail_rate=args.fail_rate, drop_rate=args.drop_rate,
+        gateway_timeout_rate=args.gateway_timeout_rate, rate_limit_rate=args.rate_limit_rate,
+        retry_after=args.retry_after, seed=args.seed,
+    )
+    versions = [v.strip() for v in args.api_versions.split(",") if v.strip()]
+    emu = Emulator(
+        data_dir=args.data, host=args.host, port=args.port, api_key=args.api_key,
+        account_id=args.account_id, password=args.password,
+        iframe_comm_hosts=args.iframe_comm_hosts, dev_http_origins=args.dev_http_origins,
+        copy_delay=args.copy_delay, allow_exec=args.allow_exec, faults=faults,
+        max_body=args.max_body, require_sign_in=not args.no_sign_in, api_versions=versions,
+        quiet=not args.verbose,
+    )
+    demo = emu.seed_demo() if args.demo else {}
+    emu.start()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"CoCalc emulator running at {emu.url}", flush=True)
+    print(f"  API key:    {emu.api_key}")
+    print(f"  account id: {emu.account_id}")
+    print(f"  password:   {emu.password}")
+    print(f"  data:       {emu.data_dir}")
+    print(f"  APIs:       {', '.join(emu.api_versions)}")
+    for title, pid in demo.items():
+        print(f"  project {title!r}: {pid}")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"  WARNING: listening on {args.host}, not only on loopback", file=sys.stderr)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        emu.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        print("emulator stopped", flush=True)
+    return 0
+
+
+SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
+                             Callable[[argparse.Namespace], int], str]] = {
+    "emulator": (add_emulator_arguments, run_emulator,
+                 "run a local CoCalc emulator over real folders"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cocalc-widgets", description="cocalc-widgets tools")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (add_arguments, run, help_text) in SUBCOMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(child)
+        child.set_defaults(_run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

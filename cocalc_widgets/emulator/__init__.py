@@ -1,0 +1,251 @@
+"""A local CoCalc stand-in over real folders (like moto for AWS).
+
+It speaks CoCalc's HTTP API v1 and v2 (see PROTOCOL.md) on loopback, copies files between
+project folders on disk with rsync's semantics, serves kiosk pages, and can inject faults::
+
+    from cocalc_widgets.emulator import Emulator
+
+    with Emulator(copy_delay=0.2) as emu:
+        a, b = emu.create_project("A"), emu.create_project("B")
+        requests.post(f"{emu.url}/api/v1/ping", auth=(emu.api_key, ""))
+
+Projects are folders named by their UUID under ``data_dir``. Command line:
+``cocalc-widgets emulator --help``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._faults import Faults
+from ._state import EmulatorState
+
+if TYPE_CHECKING:
+    from ._api import ApiContext
+    from ._app import ServerThread
+    from ._copy import CopyManager
+
+__all__ = ["Emulator", "EmulatorState", "Faults"]
+
+MiB = 1024 * 1024
+
+_DEMO_FILES = {
+    "handout/README.md": "# Homework 1\n\nSolve the exercises in `homework1.ipynb`.\n",
+    "handout/data.csv": "x,y\n1,2\n2,4\n3,6\n",
+}
+
+
+def _demo_notebook() -> str:
+    import json
+
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# Homework 1\n", "Fit a line."]},
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+         "source": ["import csv\n", "rows = list(csv.DictReader(open('data.csv')))\n", "rows"]},
+    ]
+    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3",
+          "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(nb, indent=1)
+
+
+class Emulator:
+    """A CoCalc emulator serving from a background thread (``start``/``stop`` or ``with``).
+
+    Args mirror the command line: ``copy_delay`` makes every copy take at least that many
+    seconds; ``allow_exec`` enables ``project_exec``; ``faults`` is a :class:`Faults` (or a
+    dict of its fields); ``api_versions`` lists the APIs served (``("v2",)`` acts like current
+    cocalc.com, ``("v1",)`` like an old server); ``max_body`` bodies above it get HTTP 413.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        account_id: str | None = None,
+        password: str | None = None,
+        iframe_comm_hosts: Iterable[str] | str = (),
+        dev_http_origins: Iterable[str] | str = (),
+        copy_delay: float = 0.0,
+        allow_exec: bool = False,
+        faults: Faults | dict | None = None,
+        max_body: int = 16 * MiB,
+        require_sign_in: bool = True,
+        api_versions: Iterable[str] = ("v1", "v2"),
+        quiet: bool = True,
+    ) -> None:
+        self._tmp = None if data_dir is not None else tempfile.mkdtemp(prefix="cocalc-emulator-")
+        self.data_dir = Path(data_dir if data_dir is not None else self._tmp).resolve()
+        self.host = host
+        self._port = port
+        self.quiet = quiet
+        self.state = EmulatorState(
+            self.data_dir, api_key=api_key, account_id=account_id, password=password,
+            iframe_comm_hosts=list(iframe_comm_hosts) if not isinstance(iframe_comm_hosts, str)
+            else iframe_comm_hosts,
+            dev_http_origins=list(dev_http_origins) if not isinstance(dev_http_origins, str)
+            else dev_http_origins,
+            require_sign_in=require_sign_in,
+        )
+        from ._api import ApiContext
+        from ._copy import CopyManager
+
+        self.copies: CopyManager = CopyManager(self.state, copy_delay=copy_delay)
+        self.ctx: ApiContext = ApiContext(
+            self.state, self.copies, faults=Faults.from_value(faults), allow_exec=allow_exec,
+            api_versions=api_versions, max_body=max_body,
+        )
+        self._server: ServerThread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> Emulator:
+        """Serve in a background thread (threaded server); returns ``self``."""
+        if self._server is not None:
+            return self
+        from ._app import EmulatorApp, ServerThread
+
+        self._server = ServerThread(EmulatorApp(self.ctx), self.host, self._port, quiet=self.quiet)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end background copies, and remove a temporary data folder."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self.copies.shutdown()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Block until interrupted (the command line uses this)."""
+        self.start()
+        assert self._server is not None
+        self._server.thread.join()
+
+    # -- addresses and credentials -------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; call start() first")
+        return self._server.port
+
+    @property
+    def url(self) -> str:
+        """``http://HOST:PORT`` of the running server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def api_key(self) -> str:
+        return self.state.api_key
+
+    @property
+    def account_id(self) -> str:
+        return self.state.account_id
+
+    @property
+    def password(self) -> str:
+        return self.state.password
+
+    # -- runtime switches ----------------------------------------------------------------------
+    @property
+    def faults(self) -> Faults:
+        """The fault switches; change them at any time (``emu.faults.drop_rate = 0.1``)."""
+        return self.ctx.faults
+
+    @faults.setter
+    def faults(self, value: Faults | dict | None) -> None:
+        self.ctx.faults = Faults.from_value(value)
+
+    @property
+    def copy_delay(self) -> float:
+        return self.copies.copy_delay
+
+    @copy_delay.setter
+    def copy_delay(self, seconds: float) -> None:
+        self.copies.copy_delay = seconds
+
+    @property
+    def allow_exec(self) -> bool:
+        return self.ctx.allow_exec
+
+    @allow_exec.setter
+    def allow_exec(self, value: bool) -> None:
+        self.ctx.allow_exec = bool(value)
+
+    @property
+    def api_versions(self) -> tuple[str, ...]:
+        return self.ctx.api_versions
+
+    @api_versions.setter
+    def api_versions(self, value: Iterable[str]) -> None:
+        self.ctx.api_versions = tuple(value)
+
+    # -- inspection ----------------------------------------------------------------------------
+    @property
+    def ledger(self) -> list[dict]:
+        """Every copy actually performed (one entry per run, failed runs included with
+        ``error`` set); scheduled copies deleted before their time never appear."""
+        return self.copies.ledger
+
+    @property
+    def requests(self) -> list[dict]:
+        """Every API request received: ``{time, method, path, api, endpoint, fault, status}``."""
+        return self.ctx.requests
+
+    def request_count(self, endpoint: str | None = None, api: str | None = None) -> int:
+        """How many API requests (optionally for one endpoint / API version) arrived."""
+        return sum(
+            1 for r in self.ctx.requests
+            if (endpoint is None or r["endpoint"] == endpoint) and (api is None or r["api"] == api)
+        )
+
+    # -- projects ------------------------------------------------------------------------------
+    def create_project(self, title: str = "", project_id: str | None = None,
+                       description: str = "") -> str:
+        """Create a project folder and return its id."""
+        return self.state.create_project(title=title, description=description,
+                                         project_id=project_id)
+
+    def project_path(self, project_id: str) -> Path:
+        """The folder of a project."""
+        return self.state.project_dir(project_id)
+
+    def seed_demo(self) -> dict[str, str]:
+        """Create "Instructor" (with a ``handout`` folder) and "Student 1".."Student 5" unless
+        projects with those titles exist; returns ``{title: project_id}``."""
+        with self.state.lock:
+            by_title = {p.title: p.project_id for p in self.state.projects.values()}
+        out: dict[str, str] = {}
+        for title in ["Instructor"] + [f"Student {i}" for i in range(1, 6)]:
+            pid = by_title.get(title) or self.create_project(title)
+            out[title] = pid
+        root = self.project_path(out["Instructor"])
+        files: dict[str, Any] = {**_DEMO_FILES, "handout/homework1.ipynb": _demo_notebook()}
+        for rel, text in files.items():
+            path = root / rel
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+        for i in range(1, 6):
+            note = self.project_path(out[f"Student {i}"]) / "welcome.md"
+            if not note.exists():
+                note.write_text(f"# Welcome, student {i}\n")
+        return out
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "stopped"
+        return f"<Emulator {where} data_dir={str(self.data_dir)!r}>"
