@@ -1,0 +1,52 @@
+"""Shared fixtures: a running emulator with projects, and a plain-``requests`` API helper."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from cocalc_widgets.emulator import Emulator
+
+
+class Api:
+    """Tiny helper over plain ``requests`` for the emulator tests (not a client class)."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self.session = requests.Session()
+        self.auth = (emu.api_key, "")
+
+    def v1(self, endpoint: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("auth", self.auth)
+        kwargs.setdefault("timeout", 10)
+        return self.session.post(f"{self.emu.url}/api/v1/{endpoint}", json=body or {}, **kwargs)
+
+    def v2(self, endpoint: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("auth", self.auth)
+        kwargs.setdefault("timeout", 10)
+        return self.session.post(f"{self.emu.url}/api/v2/{endpoint}", json=body or {}, **kwargs)
+
+
+@pytest.fixture
+def emulator(tmp_path) -> Iterator[Emulator]:
+    """An emulator on 127.0.0.1 (free port) over ``tmp_path/data`` with projects A, B and C.
+
+    Their ids are ``emulator.pa``, ``emulator.pb``, ``emulator.pc``; stopped at teardown.
+    """
+    emu = Emulator(data_dir=tmp_path / "data", host="127.0.0.1", port=0)
+    emu.pa = emu.create_project("Project A")  # type: ignore[attr-defined]
+    emu.pb = emu.create_project("Project B")  # type: ignore[attr-defined]
+    emu.pc = emu.create_project("Project C")  # type: ignore[attr-defined]
+    emu.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture
+def api(emulator: Emulator) -> Api:
+    return Api(emulator)
