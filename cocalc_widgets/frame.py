@@ -1,0 +1,546 @@
+"""``CoCalcFrame``: a CoCalc page in a notebook cell, driven over CoCalc's IFrame protocol.
+
+How the pieces talk (one message each way per command):
+
+- Python -> browser: one custom message ``{"kind": "cmd", "cmds": [...]}`` per command (or one
+  ``setup`` message carrying every queued command when a view appears).
+- The front end keeps the queue next to the IFrame, polls ``status`` until CoCalc answers, sends
+  one command at a time with ``postMessage(payload, <CoCalc origin>)`` and matches replies to the
+  command in flight (and by ``action``/``project_id``/``path`` for ``open``).
+- Browser -> Python: one custom message ``{"kind": "reply", "id", "reply", "ack"}`` per command.
+  The read-only traits (``ready``, ``connection``, ``open_files``, ``last_error``,
+  ``project_log``) are set in Python from those messages; they are not synced, so they cost no
+  message to the browser and are not saved in the notebook.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import anywidget
+import traitlets
+
+from ._commands import CommandHandle
+from .errors import BadInput, CoCalcError, CommandTimeout, FrameNotReady
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame"]
+
+DEFAULT_HOST = "https://cocalc.com"
+DEFAULT_TIMEOUT = 30.0
+_MAX_LOG = 100
+_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN_REFRESH_AGE = 6 * 3600.0
+
+
+def _esm_path() -> Path:
+    """The front-end module: ``static/frame.js`` in a wheel, ``js/frame.js`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "static" / "frame.js"
+    return shipped if shipped.is_file() else here.parent / "js" / "frame.js"
+
+
+# -- validation -------------------------------------------------------------------------------
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_project_id(value: object, name: str = "project_id") -> str:
+    if not isinstance(value, str) or not _UUID_RE.match(value.strip().lower()):
+        raise BadInput(f"{name} must be a project UUID like '7c1b2e7a-...', got {_short(value)}")
+    return value.strip().lower()
+
+
+def _check_path(value: object, name: str = "path") -> str:
+    if not isinstance(value, str):
+        raise BadInput(f"{name} must be a string, got {_short(value)}")
+    if value == "":
+        raise BadInput(f"{name} must not be empty")
+    if _CONTROL_RE.search(value):
+        raise BadInput(f"{name} must not contain control characters, got {_short(value)}")
+    if value.startswith("/"):
+        raise BadInput(f"{name} must be relative to the project's home, got {_short(value)}")
+    parts = value.split("/")
+    if parts[-1] == "":  # a trailing slash names a folder
+        parts = parts[:-1]
+    if any(p in ("", ".", "..") for p in parts):
+        raise BadInput(f"{name} must not have empty, '.' or '..' parts, got {_short(value)}")
+    return value
+
+
+def _check_timeout(value: object, name: str = "timeout") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+        raise BadInput(f"{name} must be a positive number of seconds, got {_short(value)}")
+    return float(value)
+
+
+def _split_host(host: object) -> tuple[str, str]:
+    """``(base, origin)``: the base URL without trailing slash and the origin of a host."""
+    if not isinstance(host, str) or not host.strip():
+        raise BadInput(f"host must be a URL like 'https://cocalc.com', got {_short(host)}")
+    text = host.strip().rstrip("/")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadInput(f"host must be an http(s) URL, got {_short(host)}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise BadInput(f"host must not have a query, fragment or user name, got {_short(host)}")
+    origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+    return origin + parts.path.rstrip("/"), origin
+
+
+def _is_loopback(origin: str) -> bool:
+    name = urlsplit(origin).hostname or ""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def kiosk_url(
+    host: str, project_id: str | None = None, path: str | None = None, *, kiosk: bool = True
+) -> str:
+    """The URL of CoCalc's page for a file, a project's files, or ``/app`` (no auth token)."""
+    base, _ = _split_host(host)
+    query = "fullscreen=kiosk&session=" if kiosk else "session="
+    if project_id is None:
+        if path is not None:
+            raise BadInput("path needs a project_id")
+        return f"{base}/app?{query}"
+    pid = _check_project_id(project_id)
+    quoted = (
+        "" if path is None else "/".join(quote(p, safe="") for p in _check_path(path).split("/"))
+    )
+    return f"{base}/projects/{pid}/files/{quoted}?{query}"
+
+
+class CoCalcFrame(anywidget.AnyWidget):
+    """A CoCalc page in a notebook cell, driven from Python.
+
+    ``CoCalcFrame(project_id, path)`` shows that file of that project in kiosk mode;
+    ``CoCalcFrame()`` shows CoCalc's ``/app`` page. ``host`` defaults to ``client.host`` or
+    ``https://cocalc.com``.
+
+    Commands return a :class:`~cocalc_widgets._commands.CommandHandle` at once:
+    ``await frame.open_file("a.ipynb")``, ``await frame.status()``, ``await frame.closeall()``,
+    ``await frame.command("action", **fields)``; outside a running cell use
+    ``handle.result()``. Each takes ``timeout=`` (default: the frame's ``timeout``), counted from
+    the moment the command is issued, including waiting for the frame to be displayed and for
+    CoCalc to answer. Errors: ``CommandError`` (CoCalc said ``error``; ``.mesg`` has its text),
+    ``CommandTimeout`` (no reply; its message lists the usual causes), ``FrameNotReady`` (a
+    ``CommandTimeout`` for a command that could not even be sent), ``BadInput``.
+
+    Sign-in: pass ``auth_token=`` (or ``client=`` and ``account_id=``/``password=`` to get a fresh
+    one with ``client.user_auth``). ``sign_in="impersonate"`` (servers since 2024-10) loads
+    ``/auth/impersonate?auth_token=...`` and then the kiosk page; ``sign_in="url"`` (older
+    servers) appends ``&auth_token=...`` to the kiosk URL.
+
+    Secrets: the auth token is never a widget trait. It lives in a private attribute and reaches
+    the browser only inside the ``setup`` message that answers a view's ``hello``, so it is not in
+    ``repr``, in ``get_state()``, in saved notebook widget state or in any error message. The API
+    key of ``client`` is never sent to the browser.
+
+    Read-only traits, set from CoCalc's replies (observe them with ``frame.observe``):
+    ``ready``, ``connection``, ``open_files`` (exactly as CoCalc's last ``status`` reply gave
+    them), ``last_error`` and ``project_log`` (recent ``cocalc-project-log`` events; see also
+    :meth:`on_project_log`).
+    """
+
+    _esm = _esm_path()
+
+    # Synced (and saved with the notebook): nothing secret.
+    _url = traitlets.Unicode("").tag(sync=True)
+    _origin = traitlets.Unicode("").tag(sync=True)
+    _impersonate_url = traitlets.Unicode("").tag(sync=True)
+    _signin = traitlets.Unicode("none").tag(sync=True)
+    _kiosk = traitlets.Bool(True).tag(sync=True)
+    #: CSS height of the IFrame, e.g. ``"600px"`` (an int means pixels).
+    height = traitlets.Unicode("600px").tag(sync=True)
+
+    # Python only: set from the front end's messages, never sent back.
+    #: CoCalc answered the frame's ``status`` poll (and the page has not reloaded since).
+    ready = traitlets.Bool(False, read_only=True)
+    #: ``connection`` of CoCalc's last ``status`` reply, as given.
+    connection = traitlets.Dict(read_only=True)
+    #: ``open_files`` of CoCalc's last ``status`` reply, as given.
+    open_files = traitlets.Dict(read_only=True)
+    #: Text of the last error reply or timeout ("" if none).
+    last_error = traitlets.Unicode("", read_only=True)
+    #: Recent ``project_log`` events from CoCalc (newest last, at most 100).
+    project_log = traitlets.List(read_only=True)
+
+    def __init__(
+        self,
+        project_id: str | None = None,
+        path: str | None = None,
+        *,
+        host: str | None = None,
+        client: Any = None,
+        auth_token: str | None = None,
+        account_id: str | None = None,
+        password: str = "",
+        sign_in: Literal["impersonate", "url"] = "impersonate",
+        kiosk: bool = True,
+        height: int | str = 600,
+        timeout: float = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        if project_id is not None:
+            project_id = _check_project_id(project_id)
+        if path is not None:
+            path = _check_path(path)
+        if host is None:
+            host = getattr(client, "host", None) or DEFAULT_HOST
+        base, origin = _split_host(host)
+        url = kiosk_url(base, project_id, path, kiosk=bool(kiosk))
+        if sign_in not in ("impersonate", "url"):
+            raise BadInput(f"sign_in must be 'impersonate' or 'url', got {_short(sign_in)}")
+        if auth_token is not None and (not isinstance(auth_token, str) or not auth_token.strip()):
+            raise BadInput("auth_token must be a non-empty string")
+        if account_id is not None:
+            account_id = _check_project_id(account_id, "account_id")
+            if client is None and auth_token is None:
+                raise BadInput("account_id needs a client= to get an auth token with")
+        if isinstance(height, bool) or not isinstance(height, (int, str)):
+            raise BadInput(f"height must be pixels (int) or a CSS length, got {_short(height)}")
+        self._timeout = _check_timeout(timeout)
+        self._project_id = project_id
+        self._path = path
+        self._base = base
+        self.__client = client if account_id is not None else None
+        self.__account_id = account_id
+        self.__password = password
+        self.__token: str | None = auth_token
+        self.__token_time = time.monotonic()
+        if self.__token is None and self.__client is not None:
+            self.__token = self.__client.user_auth(account_id, password)
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, CommandHandle] = {}
+        self._views: list[str] = []
+        self._leader: str | None = None
+        self._page_origin: str | None = None
+        self._origin_warned = False
+        self._log_callbacks: list[Callable[[dict[str, Any]], Any]] = []
+        super().__init__(
+            _url=url,
+            _origin=origin,
+            _impersonate_url=f"{base}/auth/impersonate",
+            _signin=("none" if self.__token is None else sign_in),
+            _kiosk=bool(kiosk),
+            height=f"{height}px" if isinstance(height, int) else height,
+            **kwargs,
+        )
+        self.on_msg(self._on_front_msg)
+
+    # -- public read-only properties -----------------------------------------------------------
+    @property
+    def url(self) -> str:
+        """The kiosk URL shown in the frame (without any auth token)."""
+        return self._url
+
+    @property
+    def host(self) -> str:
+        """CoCalc's base URL (no trailing slash)."""
+        return self._base
+
+    @property
+    def project_id(self) -> str | None:
+        """The project shown (``None`` for the ``/app`` page)."""
+        return self._project_id
+
+    @property
+    def path(self) -> str | None:
+        """The file shown (``None`` if none)."""
+        return self._path
+
+    @property
+    def kiosk(self) -> bool:
+        """Whether the page is in kiosk mode (CoCalc only answers commands in kiosk mode)."""
+        return self._kiosk
+
+    @property
+    def timeout(self) -> float:
+        """Default timeout of commands, in seconds."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._timeout = _check_timeout(value)
+
+    @property
+    def page_origin(self) -> str | None:
+        """The notebook page's origin, as reported by the front end (``None`` until shown)."""
+        return self._page_origin
+
+    @property
+    def views(self) -> int:
+        """How many views (displayed copies) of this frame the front end reported."""
+        return len(self._views)
+
+    @property
+    def pending(self) -> list[CommandHandle]:
+        """Commands not finished yet, oldest first."""
+        with self._lock:
+            return [self._pending[k] for k in sorted(self._pending)]
+
+    def __repr__(self) -> str:
+        what = f"project_id={self._project_id!r}, path={self._path!r}, " if self._project_id else ""
+        state = "ready" if self.ready else ("waiting for CoCalc" if self._views else "not shown")
+        extra = f", pending={len(self._pending)}" if self._pending else ""
+        return f"CoCalcFrame({what}host={self._base!r}, {state}{extra})"
+
+    # -- commands ------------------------------------------------------------------------------
+    def command(
+        self, action: str, /, *, timeout: float | None = None, **fields: Any
+    ) -> CommandHandle:
+        """Send ``{"action": action, **fields}`` to CoCalc; returns a handle at once."""
+        if not isinstance(action, str) or not action:
+            raise BadInput(f"action must be a non-empty string, got {_short(action)}")
+        if "action" in fields:
+            raise BadInput("give the action as the first argument, not as a field")
+        if not self._kiosk:
+            raise BadInput(
+                "commands need kiosk mode: CoCalc's IFrame bridge only listens with "
+                "?fullscreen=kiosk, and this frame was made with kiosk=False; nothing was sent"
+            )
+        seconds = self._timeout if timeout is None else _check_timeout(timeout)
+        handle = CommandHandle(
+            next(self._ids), {"action": action, **fields}, seconds, make_timeout=self._timed_out
+        )
+        handle.add_done_callback(self._forget)
+        self._warn_origin()
+        with self._lock:
+            self._pending[handle.id] = handle
+            leader = self._leader
+            if leader is not None:
+                handle._mark_sent()
+        if leader is not None:
+            self.send({"kind": "cmd", "cmds": [self._wire(handle)]})
+        return handle
+
+    def open_file(
+        self, path: str, project_id: str | None = None, *, timeout: float | None = None
+    ) -> CommandHandle:
+        """Open ``path`` of ``project_id`` (default: the frame's project) in the frame.
+
+        CoCalc answers ``ack`` (kept in ``handle.ack``) and then ``done`` or ``error``.
+        """
+        path = _check_path(path)
+        pid = project_id if project_id is not None else self._project_id
+        if pid is None:
+            raise BadInput("open_file needs a project_id (this frame shows no project)")
+        return self.command("open", project_id=_check_project_id(pid), path=path, timeout=timeout)
+
+    def status(self, *, timeout: float | None = None) -> CommandHandle:
+        """Ask CoCalc for its ``connection`` and ``open_files`` (also mirrored in the traits)."""
+        return self.command("status", timeout=timeout)
+
+    def closeall(self, *, timeout: float | None = None) -> CommandHandle:
+        """Close every open file in the frame."""
+        return self.command("closeall", timeout=timeout)
+
+    def on_project_log(
+        self, callback: Callable[[dict[str, Any]], Any], remove: bool = False
+    ) -> None:
+        """Call ``callback(event)`` on each ``cocalc-project-log`` event; ``remove=True`` undoes."""
+        if remove:
+            if callback in self._log_callbacks:
+                self._log_callbacks.remove(callback)
+        elif callback not in self._log_callbacks:
+            self._log_callbacks.append(callback)
+
+    # -- internals -----------------------------------------------------------------------------
+    @staticmethod
+    def _wire(handle: CommandHandle) -> dict[str, Any]:
+        remaining = max(0.0, handle.deadline - time.monotonic())
+        return {"id": handle.id, "payload": handle.payload, "timeout_ms": round(remaining * 1000)}
+
+    def _forget(self, handle: CommandHandle) -> None:
+        with self._lock:
+            self._pending.pop(handle.id, None)
+
+    def _origin_problem(self) -> str | None:
+        origin = self._page_origin
+        if origin and origin.lower().startswith("http://") and not _is_loopback(self._origin):
+            return (
+                f"this notebook is served from {origin}, which is not https: CoCalc "
+                f"({self._origin}) only answers https origins listed in its iframe_comm_hosts "
+                "setting, so it will never answer this frame. Serve Jupyter over https from a "
+                "host that CoCalc's admin lists in iframe_comm_hosts"
+            )
+        return None
+
+    def _warn_origin(self) -> None:
+        problem = self._origin_problem()
+        if problem and not self._origin_warned:
+            self._origin_warned = True
+            warnings.warn(f"CoCalcFrame: {problem}.", stacklevel=4)
+
+    def _timed_out(self, handle: CommandHandle) -> CoCalcError:
+        """The explanatory timeout error of ``handle``."""
+        head = f"No reply from CoCalc to {handle.action!r} within {handle.timeout:g} s"
+        if not self._views:
+            reason = (
+                "the frame is not displayed (no view of it exists), so the command was never "
+                "sent; display it (make it the last line of a cell, or display(frame))"
+            )
+            cls: type[CommandTimeout] = FrameNotReady
+        elif not self.ready:
+            reason = "CoCalc never answered the frame's status polls, so the command was not sent"
+            cls = FrameNotReady
+        elif handle.ack is not None:
+            reason = "CoCalc acknowledged the command but did not finish it"
+            cls = CommandTimeout
+        else:
+            reason = "the command was sent but CoCalc did not answer"
+            cls = CommandTimeout
+        causes = []
+        problem = self._origin_problem()
+        if problem:
+            causes.append(problem)
+        origin = self._page_origin or "unknown"
+        causes.append(
+            f"this page's origin ({origin}) is not https, or is not listed in CoCalc's site "
+            "setting iframe_comm_hosts (CoCalc then drops messages without a reply)"
+        )
+        causes.append("the CoCalc page is not in kiosk mode (?fullscreen=kiosk)")
+        causes.append(
+            "CoCalc is still loading or signing in (try a longer timeout=, or check the frame)"
+        )
+        text = f"{head}: {reason}. Likely causes: " + "; ".join(
+            f"({i}) {c}" for i, c in enumerate(causes, 1)
+        )
+        error = cls(text, endpoint=handle.action)
+        self.set_trait("last_error", str(error))
+        return error
+
+    def _send_setup(self, *, with_token: bool) -> None:
+        with self._lock:
+            handles = [self._pending[k] for k in sorted(self._pending)]
+            for h in handles:
+                h._mark_sent()
+            msg: dict[str, Any] = {
+                "kind": "setup",
+                "leader": self._leader,
+                "cmds": [self._wire(h) for h in handles if not h.done()],
+            }
+        if with_token and self.__token is not None:
+            msg["auth_token"] = self._fresh_token()
+        self.send(msg)
+
+    def _fresh_token(self) -> str | None:
+        age = time.monotonic() - self.__token_time
+        if self.__client is not None and age > _TOKEN_REFRESH_AGE:
+            try:
+                self.__token = self.__client.user_auth(self.__account_id, self.__password)
+                self.__token_time = time.monotonic()
+            except Exception as exc:  # keep the old token; the page will say if it is stale
+                self.set_trait("last_error", f"could not refresh the auth token: {exc}")
+        return self.__token
+
+    def _set_ready(self, ready: bool) -> None:
+        if self.ready != ready:
+            self.set_trait("ready", ready)
+
+    def _take_status(self, reply: dict[str, Any]) -> None:
+        conn = reply.get("connection")
+        if isinstance(conn, dict):
+            self.set_trait("connection", conn)
+        files = reply.get("open_files")
+        if isinstance(files, dict):
+            self.set_trait("open_files", files)
+
+    def _on_front_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("kind")
+        view = content.get("view")
+        if not isinstance(view, str):
+            return
+        if kind == "hello":
+            origin = content.get("origin")
+            if isinstance(origin, str):
+                self._page_origin = origin
+            with self._lock:
+                if view in self._views:
+                    self._views.remove(view)
+                self._views.append(view)
+                self._leader = view  # the newest view relays; older ones only show the page
+            self._set_ready(False)
+            self._send_setup(with_token=True)
+            return
+        if kind == "bye":
+            with self._lock:
+                if view not in self._views:
+                    return
+                self._views.remove(view)
+                if view != self._leader:
+                    return
+                self._leader = self._views[-1] if self._views else None
+                if self._leader is None:
+                    for h in self._pending.values():
+                        h._mark_unsent()
+            self._set_ready(False)
+            if self._leader is not None:
+                self._send_setup(with_token=False)
+            return
+        if view != self._leader:
+            return  # a second view: its copies of replies are ignored
+        if kind == "state":
+            reply = content.get("reply")
+            if isinstance(reply, dict):
+                self._take_status(reply)
+            self._set_ready(bool(content.get("ready")))
+        elif kind == "ack":
+            h = self._handle_of(content)
+            ack = content.get("ack")
+            if h is not None and isinstance(ack, dict):
+                h._set_ack(ack)
+        elif kind == "reply":
+            self._on_reply(content)
+        elif kind == "log":
+            event = content.get("event")
+            if isinstance(event, dict):
+                self._on_log(event)
+
+    def _handle_of(self, content: dict[str, Any]) -> CommandHandle | None:
+        cid = content.get("id")
+        if not isinstance(cid, int) or isinstance(cid, bool):
+            return None
+        with self._lock:
+            return self._pending.get(cid)
+
+    def _on_reply(self, content: dict[str, Any]) -> None:
+        handle = self._handle_of(content)
+        reply = content.get("reply")
+        if handle is None or handle.done() or not isinstance(reply, dict):
+            return  # unknown, late or duplicate
+        ack = content.get("ack")
+        # Traits first, so they already reflect the reply when the handle resolves.
+        self._take_status(reply)
+        if reply.get("status") == "error":
+            mesg = reply.get("mesg")
+            self.set_trait("last_error", f"CoCalc answered {handle.action!r} with an error: {mesg}")
+        handle._resolve(reply, ack if isinstance(ack, dict) else None)
+
+    def _on_log(self, event: dict[str, Any]) -> None:
+        self.set_trait("project_log", [*self.project_log, event][-_MAX_LOG:])
+        for cb in list(self._log_callbacks):
+            try:
+                cb(event)
+            except Exception as exc:  # a callback's error must not break the relay
+                self.set_trait("last_error", f"project_log callback failed: {exc!r}")

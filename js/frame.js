@@ -1,0 +1,411 @@
+// CoCalcFrame's front end (an anywidget module; plain ES module, no build step).
+//
+// The Relay below owns the command queue next to the CoCalc IFrame. It has no DOM dependency so
+// that `node --test js/` can drive it with a fake window. The anywidget `render` glues it to the
+// model: one custom message per command each way (see cocalc_widgets/frame.py).
+//
+// Security: every postMessage targets the CoCalc origin (never "*"); a message is accepted only
+// if event.source is our IFrame's window AND event.origin is the CoCalc origin, and replies are
+// checked for shape.
+
+export const POLL_MS = 300;
+export const ACK_DELAY_MS = 250;
+export const SLOW_READY_MS = 8000;
+
+export function isPlainObject(x) {
+  if (x === null || typeof x !== "object" || Array.isArray(x)) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+const STATUSES = new Set(["ack", "done", "error"]);
+
+/** A reply of CoCalc's IFrame bridge: {status: ack|done|error, mesg?, action?, path?, ...}. */
+export function isReply(d) {
+  if (!isPlainObject(d) || !STATUSES.has(d.status)) return false;
+  for (const k of ["mesg", "action", "path", "project_id"]) {
+    if (k in d && d[k] !== undefined && typeof d[k] !== "string") return false;
+  }
+  for (const k of ["connection", "open_files"]) {
+    if (k in d && d[k] !== undefined && !isPlainObject(d[k])) return false;
+  }
+  return true;
+}
+
+/** CoCalc's unsolicited {source: "cocalc-project-log", payload: {project_log: {...}}}. */
+export function isProjectLog(d) {
+  return (
+    isPlainObject(d) &&
+    d.source === "cocalc-project-log" &&
+    isPlainObject(d.payload) &&
+    isPlainObject(d.payload.project_log)
+  );
+}
+
+/**
+ * Does `reply` answer the command `payload` in flight? "ack", "final" or null (not ours).
+ * Replies carry no id: `open` replies are matched by action/project_id/path (its early
+ * validation errors carry no action); a status-shaped reply only answers `status`.
+ */
+export function matchReply(payload, reply) {
+  const action = payload.action;
+  if (reply.action !== undefined) {
+    if (reply.action !== action) return null;
+    if (action === "open") {
+      if (reply.project_id !== undefined && reply.project_id !== payload.project_id) return null;
+      if (reply.path !== undefined && reply.path !== payload.path) return null;
+    }
+    return reply.status === "ack" ? "ack" : "final";
+  }
+  if (action === "open") return reply.status === "error" ? "final" : null;
+  const statusShaped = reply.connection !== undefined || reply.open_files !== undefined;
+  if (action === "status") {
+    if (reply.status === "error") return "final";
+    return statusShaped && reply.status === "done" ? "final" : null;
+  }
+  if (statusShaped) return null; // a late reply to a status poll
+  return reply.status === "ack" ? "ack" : "final";
+}
+
+const defaultClock = {
+  now: () => (globalThis.performance ? globalThis.performance.now() : Date.now()),
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (t) => globalThis.clearTimeout(t),
+  setInterval: (fn, ms) => globalThis.setInterval(fn, ms),
+  clearInterval: (t) => globalThis.clearInterval(t),
+};
+
+const noop = () => {};
+
+/**
+ * The command queue next to the IFrame.
+ *
+ * options: origin (CoCalc's origin), getTarget() (the IFrame's contentWindow), callbacks
+ * onReady(reply), onUnready(), onResult(id, reply, ack), onAck(id, ack), onLog(event),
+ * and pollMs, ackDelayMs, clock (for tests).
+ */
+export class Relay {
+  constructor(options) {
+    this.origin = options.origin;
+    this.getTarget = options.getTarget;
+    this.onReady = options.onReady || noop;
+    this.onUnready = options.onUnready || noop;
+    this.onResult = options.onResult || noop;
+    this.onAck = options.onAck || noop;
+    this.onLog = options.onLog || noop;
+    this.pollMs = options.pollMs ?? POLL_MS;
+    this.ackDelayMs = options.ackDelayMs ?? ACK_DELAY_MS;
+    this.clock = options.clock || defaultClock;
+    this.ready = false;
+    this.polling = false;
+    this.pollCount = 0;
+    this.queue = [];
+    this.inflight = null;
+    this.pollTimer = null;
+  }
+
+  /** Queue commands [{id, payload, timeout_ms}] from Python; duplicates (same id) are skipped. */
+  enqueue(cmds) {
+    if (!Array.isArray(cmds)) return;
+    const now = this.clock.now();
+    for (const c of cmds) {
+      if (!isPlainObject(c) || !Number.isInteger(c.id) || !isPlainObject(c.payload)) continue;
+      if (typeof c.payload.action !== "string") continue;
+      if (this.has(c.id)) continue;
+      const ms = Number.isFinite(c.timeout_ms) ? c.timeout_ms : 30000;
+      this.queue.push({ id: c.id, payload: c.payload, deadline: now + ms, ack: null });
+    }
+    this.pump();
+  }
+
+  has(id) {
+    return (this.inflight && this.inflight.id === id) || this.queue.some((c) => c.id === id);
+  }
+
+  /** The kiosk page (re)loaded: CoCalc is not listening yet; poll `status` until it answers. */
+  frameLoaded() {
+    const wasReady = this.ready;
+    this.ready = false;
+    const f = this.inflight;
+    if (f) {
+      // Its page is gone: send it again once the new page answers.
+      this.clearTimers(f);
+      this.inflight = null;
+      f.ack = null;
+      this.queue.unshift(f);
+    }
+    if (wasReady) this.onUnready();
+    this.startPolling();
+  }
+
+  startPolling() {
+    this.stopPolling();
+    this.polling = true;
+    const poll = () => {
+      this.pollCount += 1;
+      this.post({ action: "status" });
+    };
+    poll();
+    this.pollTimer = this.clock.setInterval(poll, this.pollMs);
+  }
+
+  stopPolling() {
+    if (this.pollTimer !== null) this.clock.clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    this.polling = false;
+  }
+
+  /** A window "message" event; returns true if it was CoCalc's and was used. */
+  handleMessage(event) {
+    if (!event || event.source == null || event.source !== this.getTarget()) return false;
+    if (event.origin !== this.origin) return false;
+    const d = event.data;
+    if (isProjectLog(d)) {
+      this.onLog(d.payload.project_log);
+      return true;
+    }
+    if (!isReply(d)) return false;
+    if (!this.ready) {
+      if (!this.polling) return false;
+      this.ready = true;
+      this.stopPolling();
+      this.onReady(d);
+      this.pump();
+      return true;
+    }
+    const f = this.inflight;
+    if (!f) return false; // a stray (late) reply
+    const kind = matchReply(f.payload, d);
+    if (kind === null) return false;
+    if (kind === "ack") {
+      f.ack = d;
+      if (f.ackTimer == null) {
+        // Usually `done` follows at once and carries the ack along (one message to Python);
+        // tell Python about a slow command's ack separately.
+        f.ackTimer = this.clock.setTimeout(() => {
+          if (this.inflight === f) this.onAck(f.id, f.ack);
+        }, this.ackDelayMs);
+      }
+      return true;
+    }
+    this.clearTimers(f);
+    this.inflight = null;
+    this.onResult(f.id, d, f.ack);
+    this.pump();
+    return true;
+  }
+
+  /** Send the next command if CoCalc is listening and nothing is in flight. */
+  pump() {
+    if (!this.ready || this.inflight) return;
+    const now = this.clock.now();
+    while (this.queue.length > 0) {
+      const c = this.queue.shift();
+      if (c.deadline <= now) continue; // Python has given up on it already
+      this.inflight = c;
+      c.timer = this.clock.setTimeout(() => this.expire(c), c.deadline - now);
+      this.post(c.payload);
+      return;
+    }
+  }
+
+  expire(c) {
+    if (this.inflight !== c) return;
+    this.clearTimers(c);
+    this.inflight = null;
+    this.pump();
+  }
+
+  clearTimers(c) {
+    if (c.timer != null) this.clock.clearTimeout(c.timer);
+    if (c.ackTimer != null) this.clock.clearTimeout(c.ackTimer);
+    c.timer = null;
+    c.ackTimer = null;
+  }
+
+  post(payload) {
+    const w = this.getTarget();
+    if (!w) return false;
+    w.postMessage(payload, this.origin);
+    return true;
+  }
+
+  /** Forget everything (the view lost its leadership or is going away). */
+  reset() {
+    this.stopPolling();
+    if (this.inflight) this.clearTimers(this.inflight);
+    this.inflight = null;
+    this.queue = [];
+    this.ready = false;
+  }
+}
+
+export function isLoopbackHost(hostname) {
+  const h = String(hostname).toLowerCase().replace(/^\[|\]$/g, "");
+  return (
+    h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h)
+  );
+}
+
+/** A warning when this page is plain http and CoCalc is not on loopback (it will not answer). */
+export function originWarning(pageOrigin, cocalcOrigin) {
+  try {
+    if (!String(pageOrigin).startsWith("http://")) return null;
+    if (isLoopbackHost(new URL(cocalcOrigin).hostname)) return null;
+  } catch {
+    return null;
+  }
+  return (
+    `this page (${pageOrigin}) is not https: CoCalc only answers https origins listed in its ` +
+    "iframe_comm_hosts setting, so commands will time out"
+  );
+}
+
+function randomId() {
+  const c = globalThis.crypto;
+  if (c && c.randomUUID) return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+function render({ model, el }) {
+  const view = randomId();
+  const cocalcOrigin = model.get("_origin");
+  const kiosk = model.get("_kiosk");
+  const signin = model.get("_signin");
+  const pageOrigin = globalThis.location ? globalThis.location.origin : "";
+  const warning = originWarning(pageOrigin, cocalcOrigin);
+
+  const root = document.createElement("div");
+  root.className = "cocalc-frame";
+  root.style.cssText = "display:flex;flex-direction:column;width:100%;";
+  const line = document.createElement("div");
+  line.className = "cocalc-frame-status";
+  line.style.cssText = "font:12px/1.6 sans-serif;color:#555;padding:0 4px;";
+  const iframe = document.createElement("iframe");
+  iframe.className = "cocalc-frame-iframe";
+  iframe.title = "CoCalc";
+  iframe.style.cssText = "width:100%;border:1px solid #ddd;box-sizing:border-box;";
+  iframe.style.height = model.get("height");
+  root.append(line, iframe);
+  el.append(root);
+
+  let phase = "idle"; // idle -> (impersonate ->) kiosk
+  let loaded = false;
+  let leader = false;
+  let loadedAt = 0;
+  const setStatus = (text) => {
+    line.textContent = `CoCalc · ${text}${warning ? ` · ⚠ ${warning}` : ""}`;
+    line.dataset.state = text.split(" ")[0];
+  };
+  const send = (msg) => {
+    try {
+      model.send({ view, ...msg });
+    } catch {
+      // the model is closed
+    }
+  };
+
+  const relay = new Relay({
+    origin: cocalcOrigin,
+    getTarget: () => iframe.contentWindow,
+    onReady: (reply) => {
+      setStatus("ready");
+      send({ kind: "state", ready: true, reply });
+    },
+    onUnready: () => send({ kind: "state", ready: false }),
+    onResult: (id, reply, ack) => send({ kind: "reply", id, reply, ack }),
+    onAck: (id, ack) => send({ kind: "ack", id, ack }),
+    onLog: (event) => send({ kind: "log", event }),
+  });
+
+  const slowCheck = globalThis.setInterval(() => {
+    if (leader && loaded && kiosk && !relay.ready && performance.now() - loadedAt > SLOW_READY_MS) {
+      setStatus(
+        `no answer from CoCalc yet: is this page's origin (${pageOrigin}) https and in ` +
+          "CoCalc's iframe_comm_hosts, and is CoCalc still loading?",
+      );
+    }
+  }, 1000);
+
+  const startRelay = () => {
+    if (!kiosk) {
+      setStatus("not in kiosk mode: commands are off");
+      return;
+    }
+    loadedAt = performance.now();
+    setStatus("waiting for CoCalc to answer");
+    relay.frameLoaded();
+  };
+
+  iframe.addEventListener("load", () => {
+    if (phase === "impersonate") {
+      phase = "kiosk"; // signed in: now the kiosk page (impersonate dropped its parameters)
+      iframe.src = model.get("_url");
+      return;
+    }
+    if (phase !== "kiosk") return; // the initial about:blank
+    loaded = true;
+    if (leader) startRelay();
+    else setStatus("loaded (another view of this frame relays the commands)");
+  });
+
+  const load = (token) => {
+    if (phase !== "idle") return;
+    if (signin === "impersonate" && token) {
+      phase = "impersonate";
+      setStatus("signing in");
+      iframe.src = `${model.get("_impersonate_url")}?auth_token=${encodeURIComponent(token)}`;
+    } else {
+      phase = "kiosk";
+      setStatus("loading");
+      const url = model.get("_url");
+      iframe.src = signin === "url" && token ? `${url}&auth_token=${encodeURIComponent(token)}` : url;
+    }
+  };
+
+  const onWindowMessage = (event) => {
+    if (leader) relay.handleMessage(event);
+  };
+  globalThis.addEventListener("message", onWindowMessage);
+
+  const onCustom = (msg) => {
+    if (!isPlainObject(msg)) return;
+    if (msg.kind === "setup") {
+      if (typeof msg.auth_token === "string") load(msg.auth_token);
+      else if (signin === "none") load(null);
+      if (msg.leader === view) {
+        if (!leader) {
+          leader = true;
+          if (loaded) startRelay();
+        }
+        relay.enqueue(msg.cmds);
+      } else if (leader) {
+        leader = false;
+        relay.reset();
+        if (loaded) setStatus("loaded (another view of this frame relays the commands)");
+      }
+    } else if (msg.kind === "cmd" && leader) {
+      relay.enqueue(msg.cmds);
+    }
+  };
+  model.on("msg:custom", onCustom);
+  const onHeight = () => {
+    iframe.style.height = model.get("height");
+  };
+  model.on("change:height", onHeight);
+
+  if (signin === "none") load(null);
+  else setStatus("waiting for the kernel to sign in (run the cell if this stays)");
+  send({ kind: "hello", origin: pageOrigin });
+
+  return () => {
+    globalThis.removeEventListener("message", onWindowMessage);
+    globalThis.clearInterval(slowCheck);
+    relay.reset();
+    model.off("msg:custom", onCustom);
+    model.off("change:height", onHeight);
+    send({ kind: "bye" });
+  };
+}
+
+export default { render };

@@ -1,0 +1,544 @@
+"""Unit tests of CoCalcFrame: queue, correlation, timeouts, traits and secrets.
+
+The front end is simulated: its messages go in through the widget's comm handler
+(``_handle_msg``) and everything the kernel would send to the browser is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+import warnings
+from typing import Any
+
+import ipywidgets
+import pytest
+
+from cocalc_widgets.errors import BadInput, CommandError, CommandTimeout, FrameNotReady
+from cocalc_widgets.frame import CoCalcFrame, kiosk_url
+
+PID = "7c1b2e7a-1111-4222-8333-944455556666"
+PID2 = "0d0c0b0a-aaaa-4bbb-8ccc-dddddddddddd"
+TOKEN = "tok-SECRET-abcdefghijklmn"
+STATUS = {
+    "status": "done",
+    "connection": {"quality": "good", "status": "online", "status_time": 1, "ping": 12},
+    "open_files": {PID: ["a.txt"]},
+}
+
+
+class Front:
+    """A fake front end: records kernel->browser messages and sends browser->kernel ones."""
+
+    def __init__(self, frame: CoCalcFrame) -> None:
+        self.frame = frame
+        self.sent: list[dict[str, Any]] = []
+        frame._send = lambda msg, buffers=None: self.sent.append(msg)  # type: ignore[method-assign]
+
+    def msg(self, **content: Any) -> None:
+        data = {"method": "custom", "content": content}
+        self.frame._handle_msg({"content": {"data": data}, "buffers": []})
+
+    def hello(self, view: str = "v1", origin: str = "https://lab.example") -> dict[str, Any]:
+        before = len(self.sent)
+        self.msg(kind="hello", view=view, origin=origin)
+        assert len(self.sent) == before + 1
+        return self.customs()[-1]
+
+    def ready(self, view: str = "v1", reply: dict[str, Any] | None = None) -> None:
+        self.msg(kind="state", view=view, ready=True, reply=reply or STATUS)
+
+    def reply(self, cid: int, reply: dict[str, Any], view: str = "v1", ack: Any = None) -> None:
+        self.msg(kind="reply", view=view, id=cid, reply=reply, ack=ack)
+
+    def customs(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.sent if m.get("method") == "custom"]
+
+
+@pytest.fixture
+def frame() -> CoCalcFrame:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=5)
+    yield f
+    f.close()
+
+
+@pytest.fixture
+def front(frame: CoCalcFrame) -> Front:
+    return Front(frame)
+
+
+# -- URLs and validation ------------------------------------------------------------------------
+def test_kiosk_urls() -> None:
+    assert kiosk_url("https://cocalc.com/", PID, "a b/#c?.txt") == (
+        f"https://cocalc.com/projects/{PID}/files/a%20b/%23c%3F.txt?fullscreen=kiosk&session="
+    )
+    assert kiosk_url("https://cocalc.com") == "https://cocalc.com/app?fullscreen=kiosk&session="
+    assert kiosk_url("cocalc.com", PID) == (
+        f"https://cocalc.com/projects/{PID}/files/?fullscreen=kiosk&session="
+    )
+    assert kiosk_url("https://x.org/base/", PID, "d/", kiosk=False) == (
+        f"https://x.org/base/projects/{PID}/files/d/?session="
+    )
+    f = CoCalcFrame(PID.upper(), "nb.ipynb", host="https://CoCalc.example:8443/")
+    assert (
+        f.url
+        == f"https://cocalc.example:8443/projects/{PID}/files/nb.ipynb?fullscreen=kiosk&session="
+    )
+    assert f._origin == "https://cocalc.example:8443"
+    assert f.host == "https://cocalc.example:8443"
+    assert f.project_id == PID and f.path == "nb.ipynb"
+    f.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"project_id": "not-a-uuid"},
+        {"project_id": 12},
+        {"project_id": PID, "path": "/etc/passwd"},
+        {"project_id": PID, "path": "../other"},
+        {"project_id": PID, "path": "a/./b"},
+        {"project_id": PID, "path": "a//b"},
+        {"project_id": PID, "path": ""},
+        {"project_id": PID, "path": "a\x00b"},
+        {"project_id": PID, "path": 3},
+        {"path": "a.txt"},
+        {"host": "ftp://cocalc.com"},
+        {"host": "https://cocalc.com/?x=1"},
+        {"host": ""},
+        {"timeout": 0},
+        {"timeout": -1},
+        {"timeout": True},
+        {"sign_in": "cookie", "auth_token": TOKEN},
+        {"auth_token": ""},
+        {"account_id": PID},
+        {"height": 2.5},
+    ],
+)
+def test_bad_arguments_raise_before_anything(args: dict[str, Any]) -> None:
+    with pytest.raises(BadInput):
+        CoCalcFrame(**args)
+
+
+def test_command_validation(frame: CoCalcFrame, front: Front) -> None:
+    with pytest.raises(BadInput):
+        frame.open_file("../x")
+    with pytest.raises(BadInput):
+        frame.open_file("a.txt", project_id="nope")
+    with pytest.raises(BadInput):
+        frame.command("")
+    with pytest.raises(BadInput):
+        frame.command("open", action="x")
+    with pytest.raises(BadInput):
+        frame.status(timeout=0)
+    app = CoCalcFrame(host="https://cocalc.example")
+    with pytest.raises(BadInput, match="project_id"):
+        app.open_file("a.txt")
+    app.close()
+    assert front.sent == []
+
+
+def test_kiosk_false_refuses_commands() -> None:
+    f = CoCalcFrame(PID, "a.txt", kiosk=False)
+    assert "fullscreen" not in f.url
+    with pytest.raises(BadInput, match="kiosk"):
+        f.status()
+    f.close()
+
+
+def test_widget_open_still_works(frame: CoCalcFrame) -> None:
+    # ipywidgets' Widget.open() (creates the comm) is not overridden by the command API.
+    assert CoCalcFrame.open is ipywidgets.Widget.open
+    assert frame.comm is not None
+
+
+# -- secrets ------------------------------------------------------------------------------------
+class FakeClient:
+    host = "https://cocalc.example/"
+    api_key = "sk-APIKEY-never-in-the-browser"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def user_auth(self, account_id: str, password: str = "") -> str:
+        self.calls.append((account_id, password))
+        return TOKEN
+
+
+def test_token_is_not_in_repr_state_or_errors() -> None:
+    client = FakeClient()
+    f = CoCalcFrame(PID, "a.txt", client=client, account_id=PID2, password="pw", timeout=0.05)
+    assert client.calls == [(PID2, "pw")]
+    assert f.host == "https://cocalc.example"
+    front = Front(f)
+    texts = [
+        repr(f),
+        str(f.get_state()),
+        json.dumps(ipywidgets.Widget.get_manager_state(widgets=[f])),
+        json.dumps(f.get_state()),
+        str(f._repr_mimebundle_()),
+    ]
+    h = f.status()
+    with pytest.raises(CommandTimeout) as info:
+        time.sleep(0.06)
+        h.result()
+    texts += [str(info.value), repr(info.value), repr(h), f.last_error]
+    for text in texts:
+        assert TOKEN not in text
+        assert client.api_key not in text
+    assert f.get_state()["_signin"] == "impersonate"
+    # The token only travels in the setup message answering a view's hello.
+    setup = front.hello()
+    assert setup["auth_token"] == TOKEN
+    assert all(client.api_key not in json.dumps(m) for m in front.sent)
+    assert all("auth_token" not in m for m in front.customs() if m["kind"] != "setup")
+    f.close()
+
+
+def test_no_token_means_no_sign_in(frame: CoCalcFrame, front: Front) -> None:
+    assert frame.get_state()["_signin"] == "none"
+    assert "auth_token" not in front.hello()
+
+
+def test_sign_in_url_flow() -> None:
+    f = CoCalcFrame(PID, "a.txt", auth_token=TOKEN, sign_in="url")
+    assert f.get_state()["_signin"] == "url"
+    assert TOKEN not in f.url
+    assert f.get_state()["_impersonate_url"] == "https://cocalc.com/auth/impersonate"
+    f.close()
+
+
+# -- queueing and message counts ----------------------------------------------------------------
+def test_commands_before_a_view_are_queued_then_flushed_in_one_message(
+    frame: CoCalcFrame, front: Front
+) -> None:
+    h1 = frame.status()
+    h2 = frame.open_file("b.txt")
+    h3 = frame.closeall()
+    assert front.sent == [], "nothing is sent before a view exists (it would be lost)"
+    assert [h.state for h in (h1, h2, h3)] == ["queued"] * 3
+    setup = front.hello()
+    assert setup["kind"] == "setup" and setup["leader"] == "v1"
+    assert [c["id"] for c in setup["cmds"]] == [h1.id, h2.id, h3.id]
+    assert setup["cmds"][1]["payload"] == {"action": "open", "project_id": PID, "path": "b.txt"}
+    assert all(0 < c["timeout_ms"] <= 5000 for c in setup["cmds"])
+    assert [h.state for h in (h1, h2, h3)] == ["sent"] * 3
+
+
+def test_one_kernel_message_per_command_and_no_trait_echo(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    front.sent.clear()
+    handles = [frame.status(), frame.open_file("x.txt"), frame.closeall()]
+    assert len(front.sent) == 3
+    assert all(m["method"] == "custom" and m["content"]["kind"] == "cmd" for m in front.sent)
+    assert [len(m["content"]["cmds"]) for m in front.sent] == [1, 1, 1]
+    front.reply(handles[0].id, STATUS)
+    ack = {"status": "ack", "action": "open", "project_id": PID, "path": "x.txt"}
+    front.reply(handles[1].id, {**ack, "status": "done"}, ack=ack)
+    front.reply(handles[2].id, {"status": "done", "mesg": "all files are closed"})
+    assert all(h.done() for h in handles)
+    assert len(front.sent) == 3, "replies cause no kernel->browser message (traits not synced)"
+
+
+def test_status_reply_updates_traits_before_the_handle_resolves(
+    frame: CoCalcFrame, front: Front
+) -> None:
+    front.hello()
+    assert frame.ready is False
+    front.ready(reply={"status": "done", "connection": {"quality": "flaky"}, "open_files": {}})
+    assert frame.ready is True
+    assert frame.connection == {"quality": "flaky"}
+    h = frame.status()
+    seen: list[Any] = []
+    h.add_done_callback(lambda hh: seen.append((frame.connection, frame.open_files, hh.state)))
+    front.reply(h.id, STATUS)
+    assert seen == [(STATUS["connection"], STATUS["open_files"], "done")]
+    assert h.result() == STATUS
+    assert frame.open_files == {PID: ["a.txt"]}
+
+
+def test_open_ack_then_done(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    h = frame.open_file("sub/b.txt", project_id=PID2)
+    assert "sent" in repr(h) and "'sub/b.txt'" in repr(h)
+    ack = {"status": "ack", "action": "open", "project_id": PID2, "path": "sub/b.txt"}
+    front.msg(kind="ack", view="v1", id=h.id, ack=ack)
+    assert h.state == "acknowledged" and h.ack == ack and not h.done()
+    assert "acknowledged" in repr(h)
+    done = {**ack, "status": "done"}
+    front.reply(h.id, done, ack=ack)
+    assert h.result() == done and h.ack == ack
+    assert "done in" in repr(h)
+
+
+def test_error_reply_raises_command_error(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    h = frame.command("frobnicate", x=1)
+    assert front.customs()[-1]["cmds"][0]["payload"] == {"action": "frobnicate", "x": 1}
+    front.reply(h.id, {"status": "error", "mesg": "Unknown action 'frobnicate'"})
+    with pytest.raises(CommandError) as info:
+        h.result()
+    assert info.value.mesg == "Unknown action 'frobnicate'"
+    assert "Unknown action 'frobnicate'" in str(info.value)
+    assert "Unknown action" in frame.last_error
+    assert h.state == "error" and "Unknown action" in repr(h)
+    assert frame.pending == []
+
+
+# -- timeouts -----------------------------------------------------------------------------------
+def test_timeout_without_a_view_says_so(frame: CoCalcFrame) -> None:
+    h = frame.status(timeout=0.05)
+    time.sleep(0.07)
+    assert h.done() and h.state == "timed out"
+    with pytest.raises(FrameNotReady) as info:
+        h.result()
+    assert "not displayed" in str(info.value)
+    assert isinstance(info.value, CommandTimeout)
+    assert "timed out after 0.05 s" in repr(h)
+    assert frame.pending == []
+    assert "No reply" in frame.last_error
+
+
+def test_timeout_not_ready_names_the_causes(frame: CoCalcFrame, front: Front) -> None:
+    front.hello(origin="https://lab.example")
+    h = frame.status(timeout=0.05)
+    with pytest.raises(FrameNotReady) as info:
+        h.result(timeout=1)
+    text = str(info.value)
+    assert "status polls" in text
+    assert "https://lab.example" in text
+    assert "iframe_comm_hosts" in text and "kiosk" in text and "loading" in text
+
+
+def test_timeout_after_sending(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    h = frame.open_file("a.txt", timeout=0.1)
+    front.msg(kind="ack", view="v1", id=h.id, ack={"status": "ack", "action": "open"})
+    with pytest.raises(CommandTimeout) as info:
+        h.result()
+    assert not isinstance(info.value, FrameNotReady)
+    assert "acknowledged" in str(info.value)
+    # A reply that comes too late is ignored.
+    front.reply(h.id, {"status": "done", "action": "open"})
+    assert h.state == "timed out"
+
+
+def test_http_notebook_and_remote_cocalc_is_said_up_front(frame: CoCalcFrame, front: Front) -> None:
+    front.hello(origin="http://localhost:8888")
+    with pytest.warns(UserWarning, match="not https"):
+        h = frame.status(timeout=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frame.status(timeout=0.05)  # warned once only
+    with pytest.raises(CommandTimeout) as info:
+        h.result()
+    assert str(info.value).index("http://localhost:8888") < str(info.value).index("(2)")
+    assert "(1) this notebook is served from http://localhost:8888" in str(info.value)
+
+
+def test_loopback_cocalc_on_http_is_fine() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="http://127.0.0.1:5000", timeout=0.05)
+    front = Front(f)
+    front.hello(origin="http://127.0.0.1:8888")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        h = f.status()
+    with pytest.raises(CommandTimeout) as info:
+        h.result()
+    assert "served from" not in str(info.value)
+    f.close()
+
+
+def test_clock_starts_at_issue_including_the_wait_for_a_view(
+    frame: CoCalcFrame, front: Front
+) -> None:
+    h = frame.status(timeout=0.5)
+    time.sleep(0.2)
+    setup = front.hello()
+    assert setup["cmds"][0]["timeout_ms"] <= 310
+    assert h.deadline - h.issued == pytest.approx(0.5)
+
+
+def test_default_timeout_is_the_frames() -> None:
+    f = CoCalcFrame(PID)
+    assert f.timeout == 30.0
+    assert f.status().timeout == 30.0
+    f.timeout = 2
+    assert f.status().timeout == 2.0
+    with pytest.raises(BadInput):
+        f.timeout = -3
+    f.close()
+
+
+# -- await, result, callbacks -------------------------------------------------------------------
+def test_await_inside_a_running_loop(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+
+    async def cell() -> dict[str, Any]:
+        h = frame.status()
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.02, front.reply, h.id, STATUS)  # as ipykernel would, while we await
+        with pytest.raises(RuntimeError, match="await"):
+            h.result()  # blocking here could never see the reply
+        return await h
+
+    assert asyncio.run(cell()) == STATUS
+
+
+def test_await_times_out_on_the_loop(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+
+    async def cell() -> float:
+        t0 = time.monotonic()
+        with pytest.raises(CommandTimeout):
+            await frame.status(timeout=0.05)
+        return time.monotonic() - t0
+
+    assert 0.04 < asyncio.run(cell()) < 1.0
+
+
+def test_awaiting_a_done_handle_returns_at_once(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    h = frame.closeall()
+    front.reply(h.id, {"status": "done", "mesg": "all files are closed"})
+    assert asyncio.run(_await(h)) == {"status": "done", "mesg": "all files are closed"}
+
+
+async def _await(h: Any) -> Any:
+    return await h
+
+
+def test_result_waits_for_a_reply_from_another_thread(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    h = frame.status()
+    threading.Timer(0.05, front.reply, (h.id, STATUS)).start()
+    assert h.result(timeout=2) == STATUS
+
+
+def test_result_with_a_short_wait_raises_plain_timeout(frame: CoCalcFrame, front: Front) -> None:
+    h = frame.status()
+    with pytest.raises(TimeoutError) as info:
+        h.result(timeout=0.01)
+    assert not isinstance(info.value, CommandTimeout)
+    assert not h.done()
+
+
+def test_done_callbacks(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    h = frame.status()
+    calls: list[str] = []
+    h.add_done_callback(lambda hh: calls.append(hh.state))
+    h.add_done_callback(lambda hh: 1 / 0)  # a failing callback is logged, not raised
+    front.reply(h.id, STATUS)
+    h.add_done_callback(lambda hh: calls.append("late"))
+    assert calls == ["done", "late"]
+
+
+# -- views ----------------------------------------------------------------------------------------
+def test_two_views_only_the_leader_counts_and_duplicates_are_ignored(
+    frame: CoCalcFrame, front: Front
+) -> None:
+    front.hello("v1")
+    front.ready("v1")
+    h = frame.status()
+    setup = front.hello("v2")  # a second view: it becomes the relay, pending commands move
+    assert setup["leader"] == "v2" and [c["id"] for c in setup["cmds"]] == [h.id]
+    assert frame.views == 2 and frame.ready is False
+    front.reply(h.id, {"status": "error", "mesg": "from the old view"}, view="v1")
+    assert not h.done(), "replies from a view that is not the leader are ignored"
+    front.ready("v2")
+    front.reply(h.id, STATUS, view="v2")
+    front.reply(h.id, {"status": "error", "mesg": "duplicate"}, view="v2")
+    assert h.result() == STATUS
+
+
+def test_leader_goes_away(frame: CoCalcFrame, front: Front) -> None:
+    front.hello("v1")
+    front.hello("v2")
+    h = frame.status()
+    front.sent.clear()
+    front.msg(kind="bye", view="v2")
+    assert frame.views == 1
+    (setup,) = front.customs()
+    assert setup["leader"] == "v1" and "auth_token" not in setup
+    assert [c["id"] for c in setup["cmds"]] == [h.id]
+    front.msg(kind="bye", view="v1")
+    assert frame.views == 0 and h.state == "queued"
+    frame.closeall()
+    assert len(front.customs()) == 1, "no view: queued in Python"
+    setup = front.hello("v3")
+    assert len(setup["cmds"]) == 2
+
+
+def test_ready_goes_false_on_reload(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    front.ready()
+    front.msg(kind="state", view="v1", ready=False)
+    assert frame.ready is False
+
+
+def test_junk_messages_are_ignored(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    for content in (
+        {"kind": "reply"},
+        {"kind": "reply", "view": "v1", "id": [1], "reply": STATUS},
+        {"kind": "reply", "view": "v1", "id": 99, "reply": STATUS},
+        {"kind": "reply", "view": "v1", "id": True, "reply": STATUS},
+        {"kind": "ack", "view": "v1", "id": 1, "ack": "x"},
+        {"kind": "state", "view": "v1", "reply": "x"},
+        {"kind": "log", "view": "v1", "event": 3},
+        {"kind": "unknown", "view": "v1"},
+    ):
+        front.msg(**content)
+    frame._handle_msg({"content": {"data": {"method": "custom", "content": "x"}}, "buffers": []})
+    assert frame.project_log == []
+
+
+# -- project log ----------------------------------------------------------------------------------
+def test_project_log_trait_and_callbacks(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
+    seen: list[dict[str, Any]] = []
+    frame.on_project_log(seen.append)
+    frame.on_project_log(seen.append)  # registered once
+    event = {"event": {"event": "open", "filename": "a.txt"}, "project_id": PID, "id": "1"}
+    front.msg(kind="log", view="v1", event=event)
+    assert frame.project_log == [event] and seen == [event]
+    front.msg(kind="log", view="other", event=event)  # not the leader: ignored
+    assert len(seen) == 1
+    frame.on_project_log(seen.append, remove=True)
+    for i in range(120):
+        front.msg(kind="log", view="v1", event={"id": str(i)})
+    assert len(seen) == 1
+    assert len(frame.project_log) == 100 and frame.project_log[-1] == {"id": "119"}
+
+
+def test_read_only_traits(frame: CoCalcFrame) -> None:
+    import traitlets
+
+    for name in ("ready", "connection", "open_files", "last_error", "project_log"):
+        with pytest.raises(traitlets.TraitError):
+            setattr(frame, name, getattr(frame, name))
+        assert not frame.trait_metadata(name, "sync")
+
+
+def test_repr(frame: CoCalcFrame, front: Front) -> None:
+    assert repr(frame) == (
+        f"CoCalcFrame(project_id='{PID}', path='a.txt', host='https://cocalc.example', not shown)"
+    )
+    front.hello()
+    frame.status()
+    assert "waiting for CoCalc, pending=1" in repr(frame)
+    front.ready()
+    assert "ready" in repr(frame)
+    assert repr(CoCalcFrame()) == "CoCalcFrame(host='https://cocalc.com', not shown)"
