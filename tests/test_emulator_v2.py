@@ -1,0 +1,102 @@
+"""API v2 of the emulator, and serving only v1 or only v2."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import requests
+
+
+def test_copy_path_waits_by_default(api, emulator):
+    src, dst = emulator.project_path(emulator.pa), emulator.project_path(emulator.pb)
+    (src / "n.txt").write_text("v2")
+    emulator.copy_delay = 0.2
+    r = api.v2("projects/copy-path", {"src_project_id": emulator.pa, "path": "n.txt",
+                                      "target_project_id": emulator.pb, "target_path": "m.txt"})
+    assert r.status_code == 200
+    copy_id = r.json()["copy_id"]
+    assert (dst / "m.txt").read_text() == "v2"
+    status = api.v2("projects/copy-path-status", {"copy_id": copy_id}).json()
+    assert set(status) == {"started", "finished", "copy_error"}
+    assert status["finished"] and status["copy_error"] is None
+
+
+def test_copy_path_without_wait_then_status(api, emulator):
+    src, dst = emulator.project_path(emulator.pa), emulator.project_path(emulator.pb)
+    (src / "w.txt").write_text("later")
+    emulator.copy_delay = 0.3
+    r = api.v2("projects/copy-path", {"src_project_id": emulator.pa, "path": "w.txt",
+                                      "target_project_id": emulator.pb, "wait_until_done": False})
+    copy_id = r.json()["copy_id"]
+    assert uuid.UUID(copy_id) and not (dst / "w.txt").exists()
+    assert api.v2("projects/copy-path-status", {"copy_id": copy_id}).json()["finished"] is None
+    deadline = time.time() + 5
+    while not api.v2("projects/copy-path-status", {"copy_id": copy_id}).json()["finished"]:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    assert (dst / "w.txt").read_text() == "later"
+
+
+def test_copy_error_vs_request_error(api, emulator):
+    r = api.v2("projects/copy-path", {"src_project_id": emulator.pa, "path": "nope",
+                                      "target_project_id": emulator.pb, "wait_until_done": False})
+    copy_id = r.json()["copy_id"]
+    deadline = time.time() + 5
+    while True:
+        status = api.v2("projects/copy-path-status", {"copy_id": copy_id}).json()
+        if status["finished"]:
+            break
+        assert time.time() < deadline
+        time.sleep(0.02)
+    assert "No such file" in status["copy_error"] and "error" not in status
+    r = api.v2("projects/copy-path", {"src_project_id": emulator.pa, "path": "nope",
+                                      "target_project_id": emulator.pb})
+    assert r.status_code == 200 and "No such file" in r.json()["error"]
+
+
+def test_v2_errors_are_http_200(api, emulator):
+    base = {"src_project_id": emulator.pa, "path": "x", "target_project_id": emulator.pb}
+    cases = [
+        ({**base, "path": None}, "path must be specified"),
+        ({**base, "src_project_id": "bad"}, "src_project_id must be a valid uuid"),
+        ({**base, "target_project_id": "bad"}, "target_project_id must be a valid uuid"),
+        ({**base, "target_project_id": str(uuid.uuid4())},
+         "Error: must be a collaborator on target project"),
+    ]
+    for body, error in cases:
+        r = api.v2("projects/copy-path", {k: v for k, v in body.items() if v is not None})
+        assert r.status_code == 200 and r.json() == {"error": error}
+    r = api.v2("projects/copy-path", base, auth=("wrong", ""))
+    assert r.json() == {"error": "Error: must be signed in"}
+    r = api.v2("projects/copy-path-status", {"copy_id": "x"})
+    assert r.json() == {"error": "copy_id must be a valid uuid"}
+    r = api.v2("projects/copy-path-status", {"copy_id": str(uuid.uuid4())})
+    assert r.json() == {"error": "copy_id not found"}
+    r = requests.get(f"{emulator.url}/api/v2/projects/copy-path", auth=api.auth)
+    assert r.status_code == 404
+
+
+def test_v2_create_project(api, emulator):
+    r = api.v2("projects/create", {"title": "Made by v2"})
+    project_id = r.json()["project_id"]
+    assert emulator.state.projects[project_id].title == "Made by v2"
+    assert api.v2("projects/create", {}, auth=None).json() == {"error": "user must be signed in"}
+
+
+def test_v2_only_server_like_cocalc_com(api, emulator):
+    emulator.api_versions = ("v2",)
+    r = api.v1("ping")
+    assert r.status_code == 404 and "text/html" in r.headers["Content-Type"]
+    assert api.v2("projects/create", {"title": "t"}).json()["project_id"]
+
+
+def test_v1_only_old_server(api, emulator):
+    emulator.api_versions = ("v1",)
+    r = api.v2("projects/copy-path-status", {"copy_id": str(uuid.uuid4())})
+    assert r.status_code == 404
+    assert api.v1("ping").json()["event"] == "pong"
+
+
+def test_unknown_v2_path_is_404(api):
+    assert api.v2("no/such/thing").status_code == 404
