@@ -24,6 +24,8 @@ from .errors import (
     RateLimited,
     ServerError,
 )
+from .fanout import CopyResult, CopyResults, copy_to_many, wait_all
+from .frame import CoCalcFrame
 
 __all__ = [
     "AuthToken",
@@ -32,11 +34,14 @@ __all__ = [
     "CoCalcClient",
     "CoCalcConnectionError",
     "CoCalcError",
+    "CoCalcFrame",
     "CoCalcTimeout",
     "CommandError",
     "CommandTimeout",
     "CopyFailed",
     "CopyJob",
+    "CopyResult",
+    "CopyResults",
     "CopyStatus",
     "ExecResult",
     "NotFound",
@@ -46,4 +51,22 @@ __all__ = [
     "RateLimited",
     "ServerError",
     "__version__",
+    "copy_to_many",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    "wait_all",
 ]
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext cocalc_widgets``: register the ``%cocalc_*`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython) -> None:
+    """``%unload_ext cocalc_widgets``: remove the ``%cocalc_*`` magics."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
