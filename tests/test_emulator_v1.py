@@ -203,3 +203,17 @@ def test_project_exec_allowed(api, emulator):
     assert r.json()["event"] == "error" and "killed command" in r.json()["error"]
     r = api.v1("project_exec", {"project_id": emulator.pa, "command": "pwd", "path": "../.."})
     assert r.json()["event"] == "error"
+
+
+def test_non_api_paths_fall_through_to_404(api, emulator):
+    r = requests.get(f"{emulator.url}/definitely/not/here")
+    assert r.status_code == 404
+
+
+def test_python_api_and_seed_demo_is_idempotent(emulator):
+    first = emulator.seed_demo()
+    assert set(first) == {"Instructor", *(f"Student {i}" for i in range(1, 6))}
+    assert emulator.seed_demo() == first
+    assert (emulator.project_path(first["Instructor"]) / "handout/README.md").exists()
+    assert emulator.url.startswith("http://127.0.0.1:") and emulator.api_key.startswith("sk-")
+    assert uuid.UUID(emulator.account_id) and emulator.password

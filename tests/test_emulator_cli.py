@@ -1,0 +1,59 @@
+"""The command line: ``python -m cocalc_widgets.emulator`` / ``cocalc-widgets emulator``."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from cocalc_widgets.cli import build_parser
+
+
+def test_parser_has_every_flag():
+    args = build_parser().parse_args([
+        "emulator", "--host", "127.0.0.1", "--port", "0", "--data", "d", "--api-key", "k",
+        "--iframe-comm-hosts", "a.com .b.org", "--dev-http-origins", "http://localhost:8888",
+        "--copy-delay", "0.5", "--allow-exec", "--latency", "0.1", "--fail-rate", "0.1",
+        "--drop-rate", "0.1", "--gateway-timeout-rate", "0.1", "--rate-limit-rate", "0.1",
+        "--retry-after", "2", "--seed", "3", "--max-body", "100", "--no-sign-in", "--demo",
+    ])
+    assert args.command == "emulator" and args.copy_delay == 0.5 and args.allow_exec
+    assert args.seed == 3 and args.max_body == 100 and args.no_sign_in and args.demo
+
+
+def test_module_runs_prints_credentials_and_stops_on_sigterm(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cocalc_widgets.emulator", "--port", "0", "--data",
+         str(tmp_path), "--api-key", "sk-clitestkey", "--demo", "--copy-delay", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = []
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                break
+        text = "".join(lines)
+        url = re.search(r"running at (http://127\.0\.0\.1:\d+)", text).group(1)
+        assert "sk-clitestkey" in text and "account id:" in text and "password:" in text
+        assert "'Instructor'" in text and "'Student 5'" in text
+        r = requests.post(f"{url}/api/v1/query", auth=("sk-clitestkey", ""), timeout=5,
+                          json={"query": {"projects": [{"project_id": None, "title": None}]}})
+        titles = {p["title"] for p in r.json()["query"]["projects"]}
+        assert {"Instructor", "Student 1", "Student 5"} <= titles
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    handout = list(tmp_path.glob("*/handout/homework1.ipynb"))
+    assert len(handout) == 1
