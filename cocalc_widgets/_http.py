@@ -15,8 +15,10 @@ All of it is bounded by a deadline per call.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +107,12 @@ def _server_text(body: Any) -> str | None:
         if err is not None:
             return json.dumps(err)
     return None
+
+
+def _html_title(page: str) -> str | None:
+    """The ``<title>`` of an HTML page (what a gateway error page says), if any."""
+    match = re.search(r"<title[^>]*>(.*?)</title>", page[:5000], re.IGNORECASE | re.DOTALL)
+    return " ".join(html.unescape(match.group(1)).split())[:200] if match else None
 
 
 def _classify_text(text: str) -> type[CoCalcError]:
@@ -261,8 +269,7 @@ class Transport:
         if status == 200 and body is not None:
             return body
         if body is None:
-            snippet = " ".join(resp.text.split())[:200]
-            text = snippet or None
+            text = _html_title(resp.text) or " ".join(resp.text.split())[:200] or None
         kw = {"endpoint": endpoint, "status": status, "server_message": text, "response": body}
         if status == 429:
             after = resp.headers.get("Retry-After")
