@@ -100,3 +100,22 @@ def test_v1_only_old_server(api, emulator):
 
 def test_unknown_v2_path_is_404(api):
     assert api.v2("no/such/thing").status_code == 404
+
+
+def test_v2_user_query_write_text_file_and_exec(api, emulator):
+    r = api.v2("user-query", {"query": {"projects": [{"project_id": None, "title": None}]}})
+    titles = {p["title"]: p["project_id"] for p in r.json()["query"]["projects"]}
+    assert titles["Project A"] == emulator.pa
+    assert api.v2("user-query", {"query": "x"}).json() == {"error": "malformed query"}
+    r = api.v2("projects/write-text-file", {"project_id": emulator.pa, "path": "v2/w.txt",
+                                            "content": "hi"})
+    assert r.json() == {"status": "ok"}
+    assert (emulator.project_path(emulator.pa) / "v2/w.txt").read_text() == "hi"
+    r = api.v2("projects/write-text-file", {"project_id": emulator.pa, "path": "../x",
+                                            "content": "no"})
+    assert "error" in r.json()
+    r = api.v2("exec", {"project_id": emulator.pa, "command": "echo hi"})
+    assert "--allow-exec" in r.json()["error"]
+    emulator.allow_exec = True
+    r = api.v2("exec", {"project_id": emulator.pa, "command": "echo", "args": ["hi"]})
+    assert r.json() == {"stdout": "hi\n", "stderr": "", "exit_code": 0}

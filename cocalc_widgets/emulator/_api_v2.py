@@ -90,8 +90,62 @@ def create(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
     return {"project_id": ctx.state.create_project(title=title, description=description)}
 
 
+def user_query(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
+    from ._api_v1 import OpError
+    from ._query import run_query
+
+    if not signed_in:
+        raise V2Error("user must be signed in")
+    try:
+        return {"query": run_query(ctx, body.get("query"))}
+    except OpError as err:
+        raise V2Error(str(err)) from None
+
+
+def write_text_file(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
+    from ._api_v1 import OpError, write_text_file_to_project
+
+    if not signed_in:
+        raise V2Error("must be authenticated")
+    if not is_uuid(body.get("project_id")):
+        raise V2Error("must set project_id to a valid uuid")
+    if not body.get("path"):
+        raise V2Error("must specify a 'path'")
+    if body.get("content") is None:
+        raise V2Error("must include content of file")
+    mesg = {"id": "", "project_id": body["project_id"], "path": body["path"],
+            "content": body["content"]}
+    try:
+        write_text_file_to_project(ctx, mesg)
+    except OpError as err:
+        raise V2Error(str(err)) from None
+    return {"status": "ok"}
+
+
+def exec_(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
+    from ._api_v1 import OpError, project_exec
+
+    if not signed_in:
+        raise V2Error("must be signed in")
+    if not _collaborator(ctx, body.get("project_id")):
+        raise V2Error("user must be a collaborator on the project")
+    if body.get("command") is None:
+        raise V2Error("command must be specified")
+    mesg = {"timeout": 10, "err_on_exit": True, "path": "", **body, "id": ""}
+    try:
+        out = project_exec(ctx, mesg)
+    except OpError as err:
+        raise V2Error(str(err)) from None
+    out.pop("event", None)
+    out.pop("id", None)
+    return out
+
+
 HANDLERS: dict[str, Callable[[ApiContext, dict, bool], dict]] = {
     "projects/copy-path": copy_path,
     "projects/copy-path-status": copy_path_status,
     "projects/create": create,
+    "projects/write-text-file": write_text_file,
+    "user-query": user_query,
+    "exec": exec_,
 }
