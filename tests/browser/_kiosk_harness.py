@@ -121,9 +121,7 @@ def parent_with_spy_html(src: str, cocalc_origin: str, spy_src: str) -> str:
     return parent_html(src, cocalc_origin).replace("</body>", spy + "\n</body>")
 
 
-PNG_1PX = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
-)
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 
 
 def notebook_json() -> str:
