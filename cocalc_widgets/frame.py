@@ -223,10 +223,10 @@ class CoCalcFrame(anywidget.AnyWidget):
         self.__client = client if account_id is not None else None
         self.__account_id = account_id
         self.__password = password
-        self.__token: str | None = auth_token
+        self.__token: str | None = None if auth_token is None else str(auth_token)
         self.__token_time = time.monotonic()
         if self.__token is None and self.__client is not None:
-            self.__token = self.__client.user_auth(account_id, password)
+            self.__token = str(self.__client.user_auth(account_id, password))
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._pending: dict[int, CommandHandle] = {}
@@ -446,7 +446,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         age = time.monotonic() - self.__token_time
         if self.__client is not None and age > _TOKEN_REFRESH_AGE:
             try:
-                self.__token = self.__client.user_auth(self.__account_id, self.__password)
+                self.__token = str(self.__client.user_auth(self.__account_id, self.__password))
                 self.__token_time = time.monotonic()
             except Exception as exc:  # keep the old token; the page will say if it is stale
                 self.set_trait("last_error", f"could not refresh the auth token: {exc}")

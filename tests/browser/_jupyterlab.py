@@ -1,0 +1,235 @@
+"""An isolated JupyterLab on 127.0.0.1 for real-browser tests, and helpers to drive notebooks.
+
+- :func:`start_jupyterlab` starts ``jupyter lab`` in its own process group with temporary config,
+  runtime, settings, workspace, data and IPython folders, no news and no update checks, and every
+  cell kept in the DOM (``windowingMode: none``). :meth:`JupyterLab.stop` ends that group by the
+  process's id.
+- :func:`write_notebook` writes a notebook of code cells with nbformat.
+- :class:`LabNotebook` opens a notebook in a Playwright page, runs cells through the UI
+  (click the editor, Shift+Enter, wait for ``[n]``) and reads their outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_SERVER_CONFIG = """\
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+c.LabApp.extension_manager = "readonly"
+c.ServerApp.open_browser = False
+c.ServerApp.log_level = "WARN"
+"""
+
+_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class JupyterLab:
+    """A running JupyterLab server."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    token: str
+    root_dir: Path
+    log_path: Path
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def origin(self) -> str:
+        """The notebook page's origin (what CoCalc sees as ``event.origin``)."""
+        return self.url
+
+    def notebook_url(self, name: str) -> str:
+        """The URL that opens ``name`` (relative to the root folder) in a fresh Lab workspace."""
+        return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
+
+    def log(self) -> str:
+        """The server's output so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Stop the server and its kernels: the whole process group, by the server's pid."""
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+def start_jupyterlab(base: Path, *, timeout: float = 60.0) -> JupyterLab:
+    """Start an isolated JupyterLab under ``base`` (notebooks go in ``base / "notebooks"``)."""
+    dirs = {
+        name: base / name
+        for name in ("config", "runtime", "settings", "workspaces", "data", "ipython", "notebooks")
+    }
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    (dirs["config"] / "jupyter_server_config.py").write_text(_SERVER_CONFIG)
+    for rel, value in _SETTINGS.items():
+        path = dirs["settings"] / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(dirs["config"]),
+        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
+        JUPYTER_DATA_DIR=str(dirs["data"]),
+        JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
+        JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
+        IPYTHONDIR=str(dirs["ipython"]),
+        JUPYTER_PLATFORM_DIRS="1",
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]),
+    )
+    env.pop("ANYWIDGET_HMR", None)
+    port = free_port()
+    token = secrets.token_hex(16)
+    log_path = base / "jupyterlab.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                "--allow-root",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={dirs['notebooks']}",
+            ],
+            cwd=dirs["notebooks"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    lab = JupyterLab(proc, port, token, dirs["notebooks"], log_path)
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited ({proc.returncode}):\n{lab.log()[-3000:]}")
+        try:
+            r = requests.get(f"{lab.url}/api/status", params={"token": token}, timeout=2)
+            if r.ok:
+                return lab
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            lab.stop()
+            raise RuntimeError(f"JupyterLab did not start in {timeout} s:\n{lab.log()[-3000:]}")
+        time.sleep(0.1)
+
+
+def write_notebook(path: Path, cells: list[str]) -> Path:
+    """Write a notebook of code cells (Python 3 kernel) with nbformat."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    nbformat.write(nb, str(path))
+    return path
+
+
+class LabNotebook:
+    """A notebook open in JupyterLab in a Playwright page."""
+
+    def __init__(self, page: Any, lab: JupyterLab, name: str) -> None:
+        self.page = page
+        self.lab = lab
+        self.name = name
+
+    def open(self, timeout: float = 60.0) -> LabNotebook:
+        """Load the notebook and wait for its cells and an idle kernel."""
+        self.page.goto(self.lab.notebook_url(self.name), timeout=timeout * 1000)
+        self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=timeout * 1000)
+        self.page.locator(".jp-Notebook .jp-Cell .cm-content").first.wait_for(
+            timeout=timeout * 1000
+        )
+        self.page.get_by_text("| Idle").first.wait_for(timeout=timeout * 1000)
+        return self
+
+    def cells(self) -> Any:
+        return self.page.locator(".jp-Notebook .jp-Cell")
+
+    def prompt(self, i: int) -> str:
+        """The input prompt of cell ``i`` without brackets: ``""``, ``"*"`` or a number."""
+        text = self.cells().nth(i).locator(".jp-InputPrompt").inner_text()
+        return text.strip().strip(":").strip("[]").strip()
+
+    def run_cell(self, i: int, timeout: float = 60.0) -> str:
+        """Run cell ``i`` through the UI and wait until it finished; returns its output text."""
+        cell = self.cells().nth(i)
+        before = self.prompt(i)
+        for attempt in range(3):
+            cell.locator(".cm-content").click()
+            self.page.keyboard.press("Shift+Enter")
+            start = time.monotonic()
+            while time.monotonic() - start < 10:
+                now = self.prompt(i)
+                if now == "*" or (now != before and now.isdigit()):
+                    break
+                time.sleep(0.05)
+            else:
+                if attempt < 2:
+                    continue  # the first keypress is sometimes swallowed while the page settles
+                raise AssertionError(f"cell {i} did not start")
+            break
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.prompt(i)
+            if now.isdigit() and now != before:
+                return self.output(i)
+            time.sleep(0.05)
+        raise AssertionError(f"cell {i} did not finish in {timeout} s; output: {self.output(i)}")
+
+    def output(self, i: int) -> str:
+        """The text of cell ``i``'s outputs."""
+        outs = self.cells().nth(i).locator(".jp-OutputArea-output")
+        return "\n".join(outs.nth(k).inner_text() for k in range(outs.count()))
