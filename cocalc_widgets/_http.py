@@ -117,7 +117,7 @@ def _html_title(page: str) -> str | None:
 
 def _classify_text(text: str) -> type[CoCalcError]:
     low = text.lower()
-    if "access blocked" in low or "permission" in low or "not a collaborator" in low:
+    if "access blocked" in low or "permission" in low or "collaborator" in low:
         return PermissionDenied
     if "authentication" in low or "api key" in low or "auth token" in low or "password" in low:
         return AuthenticationError

@@ -11,6 +11,8 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from . import _demo
+
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``cocalc-widgets emulator`` (also ``python -m cocalc_widgets.emulator``)."""
@@ -103,6 +105,8 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
                              Callable[[argparse.Namespace], int], str]] = {
     "emulator": (add_emulator_arguments, run_emulator,
                  "run a local CoCalc emulator over real folders"),
+    "demo": (_demo.add_demo_arguments, _demo.run_demo,
+             "the emulator with demo projects, and JupyterLab on the demo notebooks"),
 }
 
 

@@ -1,0 +1,165 @@
+"""``cocalc-widgets demo``: the emulator with demo projects plus JupyterLab on the demo
+notebooks, already pointed at the emulator. Ctrl-C (or SIGTERM) stops both."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``cocalc-widgets demo``."""
+    parser.add_argument("--port", type=int, default=0, help="JupyterLab's port (default: free)")
+    parser.add_argument("--emulator-port", type=int, default=0, help="the emulator's port")
+    parser.add_argument(
+        "--notebooks",
+        metavar="DIR",
+        default=None,
+        help="folder of notebooks to open (default: the package's notebooks/)",
+    )
+    parser.add_argument(
+        "--workdir",
+        metavar="DIR",
+        default=None,
+        help="where the notebooks are copied and the project folders live (default: a temp dir)",
+    )
+    parser.add_argument(
+        "--copy-delay",
+        type=float,
+        default=0.3,
+        metavar="S",
+        help="every copy takes at least S seconds (default 0.3)",
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _find_notebooks(explicit: str | None) -> Path:
+    candidates = (
+        [Path(explicit)]
+        if explicit
+        else [
+            Path(__file__).resolve().parent.parent / "notebooks",
+            Path.cwd() / "notebooks",
+        ]
+    )
+    for folder in candidates:
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder
+    raise SystemExit("cannot find the demo notebooks: pass --notebooks DIR")
+
+
+def _wait_for_lab(url: str, token: str, proc: subprocess.Popen, limit: float = 90.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"JupyterLab exited early (code {proc.returncode}); see its log")
+        try:
+            if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("JupyterLab did not start within 90 s")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Start the emulator and JupyterLab, print the URL, serve until stopped."""
+    try:
+        import jupyterlab  # noqa: F401
+    except ImportError:
+        print(
+            'JupyterLab is missing: python3 -m pip install "cocalc-widgets[demo]"', file=sys.stderr
+        )
+        return 2
+    from .emulator import Emulator
+
+    notebooks = _find_notebooks(args.notebooks)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="cocalc-widgets-demo-"))
+    shutil.copytree(
+        notebooks,
+        work / "notebooks",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
+    )
+    lab_port = args.port or _free_port()
+    origins = [f"http://127.0.0.1:{lab_port}", f"http://localhost:{lab_port}"]
+    emu = Emulator(
+        data_dir=work / "projects",
+        port=args.emulator_port,
+        dev_http_origins=origins,
+        copy_delay=args.copy_delay,
+    )
+    projects = emu.seed_demo()
+    emu.start()
+    token = secrets.token_hex(16)
+    env = dict(
+        os.environ,
+        COCALC_HOST=emu.url,
+        COCALC_API_KEY=emu.api_key,
+        COCALC_ACCOUNT_ID=emu.account_id,
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={lab_port}",
+        f"--ServerApp.root_dir={work / 'notebooks'}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.port_retries=0",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    log = open(work / "jupyterlab.log", "ab")  # noqa: SIM115 - open while Lab runs
+    lab = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=log, stderr=log)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGTERM)
+            try:
+                lab.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(lab.pid, signal.SIGKILL)
+        log.close()
+        emu.stop()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        lab_url = f"http://127.0.0.1:{lab_port}"
+        _wait_for_lab(lab_url, token, lab)
+        print(f"CoCalc emulator: {emu.url}  (projects in {work / 'projects'})")
+        for title, pid in projects.items():
+            print(f"  {title:<12} {pid}")
+        print(f"Notebooks:       {work / 'notebooks'}  (log: {work / 'jupyterlab.log'})")
+        print(f"\nOpen JupyterLab: {lab_url}/lab/tree/api-demo.ipynb?token={token}\n")
+        print("Press Ctrl-C to stop both servers.")
+        while lab.poll() is None:
+            time.sleep(0.5)
+        return lab.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()

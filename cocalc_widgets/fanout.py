@@ -1,0 +1,220 @@
+"""Copying one path to many projects: start every copy (a bounded number of requests in
+flight), then watch them all together, so that a hundred targets cost about as much as the
+server's latency allows, not a hundred times one copy."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._progress import Progress
+from .copyjob import CopyJob, CopyStatus
+from .errors import CoCalcConnectionError, CoCalcError, CoCalcTimeout, RateLimited, ServerError
+
+if TYPE_CHECKING:
+    from .client import CoCalcClient
+
+__all__ = ["CopyResult", "CopyResults", "copy_to_many", "wait_all"]
+
+
+@dataclass
+class CopyResult:
+    """One target of a fan-out copy: its job (if started), final status, or the error."""
+
+    target_project_id: str
+    target_path: str | None
+    job: CopyJob | None = None
+    error: CoCalcError | None = None
+    label: str = ""
+
+    @property
+    def status(self) -> CopyStatus | None:
+        """The latest known status of the copy (``None`` if it never started)."""
+        return self.job.last_status if self.job else None
+
+    @property
+    def state(self) -> str:
+        """``done``, ``failed``, ``running``, ``pending``, ``scheduled`` or ``not started``."""
+        if self.error is not None and (self.status is None or not self.status.done):
+            return "not started" if self.job is None else "unknown"
+        return self.status.state if self.status else "pending"
+
+    @property
+    def ok(self) -> bool:
+        """The copy finished without error."""
+        return self.error is None and self.status is not None and self.status.ok
+
+    @property
+    def reason(self) -> str:
+        """Why it failed (CoCalc's text), or ``""``."""
+        if self.status is not None and self.status.error:
+            return self.status.error
+        return str(self.error) if self.error else ""
+
+
+class CopyResults(list):
+    """A list of :class:`CopyResult` with a summary table as its notebook display."""
+
+    @property
+    def jobs(self) -> list[CopyJob]:
+        """The jobs that started."""
+        return [r.job for r in self if r.job is not None]
+
+    @property
+    def failed(self) -> list[CopyResult]:
+        """The targets that failed, could not start, or whose outcome is unknown."""
+        return [r for r in self if r.state in ("failed", "not started", "unknown")]
+
+    def summary(self) -> str:
+        """One line: how many copies are done, failed, still running."""
+        counts: dict[str, int] = {}
+        for r in self:
+            counts[r.state] = counts.get(r.state, 0) + 1
+        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+    def __repr__(self) -> str:
+        return f"<CopyResults: {self.summary()}>"
+
+    def table(self) -> str:
+        """A plain-text table: one line per target, with CoCalc's reason for failures."""
+        lines = [f"Copies: {self.summary()}"]
+        lines += [
+            f"  {r.state:<11} {r.label}" + (f"  ({r.reason})" if r.reason else "") for r in self
+        ]
+        return "\n".join(lines)
+
+    def table_html(self) -> str:
+        """The same table in HTML, for notebooks."""
+        colors = {"done": "#2a7", "failed": "#c33", "not started": "#c33", "unknown": "#c80"}
+        rows = "".join(
+            "<tr>"
+            f"<td style='text-align:left'>{html.escape(r.label)}</td>"
+            f"<td style='text-align:left;color:{colors.get(r.state, '#888')}'>{r.state}</td>"
+            f"<td style='text-align:left'>{html.escape(r.reason)}</td>"
+            "</tr>"
+            for r in self
+        )
+        return (
+            f"<div><b>Copies</b>: {html.escape(self.summary())}"
+            "<table><tr><th style='text-align:left'>target</th><th>state</th>"
+            f"<th style='text-align:left'>reason</th></tr>{rows}</table></div>"
+        )
+
+
+def copy_to_many(
+    client: CoCalcClient,
+    src_project_id: str,
+    src_path: str,
+    targets: Iterable[tuple[str, str | None]],
+    *,
+    max_in_flight: int = 16,
+    labels: Sequence[str] | None = None,
+    **options: Any,
+) -> CopyResults:
+    """Start a copy of ``src_path`` to every ``(target_project_id, target_path)``.
+
+    At most ``max_in_flight`` requests are sent at once. A target whose copy cannot start
+    keeps its error in its :class:`CopyResult`; it never hides the others.
+    """
+    items = list(targets)
+    results = CopyResults(
+        CopyResult(pid, path, label=labels[i] if labels else f"{pid}:{path or src_path}")
+        for i, (pid, path) in enumerate(items)
+    )
+    if not results:
+        return results
+
+    def start(result: CopyResult) -> None:
+        try:
+            result.job = client.copy_path_between_projects(
+                src_project_id, src_path, result.target_project_id, result.target_path, **options
+            )
+        except CoCalcError as err:
+            result.error = err
+
+    client.detect_api()  # once, before the threads start
+    with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(results)))) as pool:
+        list(pool.map(start, results))
+    return results
+
+
+def wait_all(
+    client: CoCalcClient,
+    results: CopyResults,
+    *,
+    timeout: float | None = None,
+    progress: bool | None = None,
+    max_in_flight: int = 16,
+    label: str = "copying",
+) -> CopyResults:
+    """Poll every started copy until all are finished (or ``timeout`` seconds pass).
+
+    On API v1 one search request per source project covers all of its copies; otherwise the
+    copies are polled in parallel, ``max_in_flight`` at a time. Failures stay in the results.
+    """
+    start = time.monotonic()
+    bar = Progress.maybe(progress, label, total=len(results), delay=0.5)
+
+    def pending() -> list[CopyResult]:
+        return [r for r in results if r.job is not None and r.error is None and not _finished(r)]
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, max_in_flight)) as pool:
+            todo = pending()
+            while todo:
+                elapsed = time.monotonic() - start
+                if timeout is not None and elapsed >= timeout:
+                    break
+                bar.update("waiting", done=len(results) - len(todo))
+                pause = client.poll_schedule(elapsed)
+                if timeout is not None:
+                    pause = min(pause, max(0.0, timeout - elapsed))
+                time.sleep(pause)
+                _poll_round(client, todo, pool)
+                todo = pending()
+    finally:
+        failed = any(r.state in ("failed", "not started", "unknown") for r in results)
+        bar.close("failed" if failed else "done")
+    return results
+
+
+def _finished(result: CopyResult) -> bool:
+    status = result.status
+    return status is not None and status.done
+
+
+def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolExecutor) -> None:
+    """One status round for every unfinished copy, as few requests as the API allows."""
+    singles = list(todo)
+    if client.api == "v1" and len(todo) > 2:
+        by_src: dict[str, list[CopyResult]] = {}
+        for r in todo:
+            by_src.setdefault(r.job.request["src_project_id"], []).append(r)  # type: ignore[union-attr]
+        singles = []
+        for src, group in by_src.items():
+            try:
+                found = client.copy_path_status(src_project_id=src, pending=False, limit=1000)
+            except CoCalcError:
+                singles.extend(group)
+                continue
+            seen = {s.copy_path_id: s for s in found}  # type: ignore[union-attr]
+            for r in group:
+                status = seen.get(r.job.copy_path_id)  # type: ignore[union-attr]
+                if status is None:
+                    singles.append(r)
+                else:
+                    r.job._last = status  # type: ignore[union-attr]
+
+    def one(result: CopyResult) -> None:
+        try:
+            result.job.status()  # type: ignore[union-attr]
+        except (ServerError, CoCalcConnectionError, CoCalcTimeout, RateLimited):
+            pass  # transient: asked again next round
+        except CoCalcError as err:
+            result.error = err
+
+    list(pool.map(one, singles))

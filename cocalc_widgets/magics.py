@@ -1,0 +1,377 @@
+"""IPython magics: ``%cocalc_copy``, ``%cocalc_copy_status`` and ``%cocalc_embed``.
+
+Load them with ``%load_ext cocalc_widgets``. Settings come from the same places as
+:class:`CoCalcClient` (``COCALC_HOST``, ``COCALC_API_KEY``, ``api.key``) and can be changed with
+``%config CoCalcMagics.host = "https://..."`` (see ``%config CoCalcMagics``).
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import re
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Enum, Float, Int, Unicode, observe
+
+from . import _validate as check
+from .client import CoCalcClient
+from .errors import BadInput, CoCalcError
+from .fanout import CopyResults, copy_to_many, wait_all
+
+__all__ = ["CoCalcMagics", "MagicError"]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_LIST_LITERAL = re.compile(r"[\[(][^\[\]()]*[\])]")
+
+
+class MagicError(CoCalcError):
+    """An error in a magic, shown as one line (no traceback)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+def _one_line(err: CoCalcError) -> MagicError:
+    text = str(err)
+    return MagicError(f"{type(err).__name__}: {text}")
+
+
+def _expand_lists(line: str) -> str:
+    """Turn Python list or tuple reprs (what ``$targets`` or ``{targets}`` expand to) into
+    shell-quoted words, so ``['a', 'b']`` reads as two arguments."""
+
+    def replace(match: re.Match[str]) -> str:
+        try:
+            value = ast.literal_eval(match.group(0))
+        except (ValueError, SyntaxError):
+            return match.group(0)
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            return match.group(0)
+        return " ".join(_quote(v) for v in value)
+
+    return _LIST_LITERAL.sub(replace, line)
+
+
+def _parse(magic: Any, line: str) -> Any:
+    """Parse a magic's line with shell quoting (so ``"Student 1":work`` is one argument)."""
+    try:
+        words = shlex.split(line)
+    except ValueError as err:
+        raise UsageError(f"cannot read the arguments: {err}") from None
+    return magic.parser.parse_args(words)
+
+
+def _quote(word: str) -> str:
+    return "'" + word.replace("'", "'\"'\"'") + "'"
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    """``PROJECT[:PATH]``: a UUID or a title, then an optional path after the first colon."""
+    ref = ref.strip()
+    match = _UUID.match(ref)
+    if match:
+        rest = ref[match.end() :]
+        if rest and not rest.startswith(":"):
+            raise UsageError(f"cannot read {ref!r}: expected PROJECT[:PATH]")
+        return match.group(0).lower(), rest[1:] or None
+    project, _, path = ref.partition(":")
+    if not project.strip():
+        raise UsageError(f"cannot read {ref!r}: expected PROJECT[:PATH]")
+    return project.strip(), path or None
+
+
+@magics_class
+class CoCalcMagics(Magics):
+    """The ``%cocalc_*`` magics. Configure with ``%config CoCalcMagics.<name> = value``."""
+
+    host = Unicode(
+        None, allow_none=True, help="CoCalc server URL (default: $COCALC_HOST or cocalc.com)"
+    ).tag(config=True)
+    api_key = Unicode(
+        None, allow_none=True, help="API key (default: $COCALC_API_KEY or ./api.key); never shown"
+    ).tag(config=True)
+    api = Enum(["auto", "v1", "v2"], "auto", help="CoCalc API version").tag(config=True)
+    timeout = Float(30.0, help="Seconds to wait for each HTTP reply").tag(config=True)
+    wait_timeout = Float(
+        0.0, help="Seconds %cocalc_copy waits for copies to finish (0: no limit)"
+    ).tag(config=True)
+    max_in_flight = Int(16, help="Most HTTP requests sent at once by %cocalc_copy").tag(config=True)
+    progress = Bool(True, help="Show a progress bar while waiting").tag(config=True)
+    account_id = Unicode(
+        None,
+        allow_none=True,
+        help="Account that %cocalc_embed signs in as (default: $COCALC_ACCOUNT_ID)",
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self._client: CoCalcClient | None = None
+
+    def __repr__(self) -> str:
+        return f"<CoCalcMagics host={self.host!r} api={self.api!r}>"
+
+    @observe("host", "api_key", "api", "timeout", "max_in_flight")
+    def _settings_changed(self, change: Any) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client = None
+
+    @property
+    def client(self) -> CoCalcClient:
+        """The client the magics use (made from the settings on first use)."""
+        if self._client is None:
+            try:
+                self._client = CoCalcClient(
+                    api_key=self.api_key,
+                    host=self.host,
+                    api=self.api,
+                    timeout=(min(5.0, self.timeout), self.timeout),
+                    pool_size=max(10, self.max_in_flight),
+                )
+            except CoCalcError as err:
+                raise _one_line(err) from None
+        return self._client
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _resolve(self, names: list[str]) -> dict[str, str]:
+        """Map project references (ids or titles) to ids; titles are looked up once."""
+        wanted = {n for n in names if not _UUID.fullmatch(n)}
+        ids = {n: n.lower() for n in names if _UUID.fullmatch(n)}
+        if not wanted:
+            return ids
+        try:
+            projects = self.client.projects()
+        except CoCalcError as err:
+            raise _one_line(err) from None
+        by_title: dict[str, list[dict[str, Any]]] = {}
+        for p in projects:
+            by_title.setdefault(str(p.get("title", "")).strip(), []).append(p)
+        for name in wanted:
+            found = by_title.get(name) or by_title.get(name.strip())
+            if not found:
+                close = difflib.get_close_matches(name, list(by_title), n=3)
+                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                raise UsageError(f"no project titled {name!r}{hint}")
+            if len(found) > 1:
+                options = ", ".join(f"{p['project_id']}" for p in found)
+                raise UsageError(
+                    f"the title {name!r} is ambiguous: {len(found)} projects have it "
+                    f"({options}); use the project id"
+                )
+            ids[name] = found[0]["project_id"]
+        return ids
+
+    # -- %cocalc_copy -----------------------------------------------------------------------
+    @magic_arguments()
+    @argument("source", help="SRC_PROJECT:SRC_PATH (project id or title)")
+    @argument(
+        "targets",
+        nargs="+",
+        help="TARGET_PROJECT[:TARGET_PATH], one or more (or a Python list: $targets)",
+    )
+    @argument("--no-wait", action="store_true", help="return at once, without waiting")
+    @argument("--overwrite-newer", action="store_true", help="replace newer target files")
+    @argument("--delete-missing", action="store_true", help="delete target files not in source")
+    @argument("--backup", action="store_true", help="keep replaced files (with a ~ suffix)")
+    @argument("--exclude", action="append", metavar="PATTERN", help="rsync pattern to skip")
+    @argument("--timeout", type=float, metavar="S", help="rsync's inactivity limit in seconds")
+    @argument("--scheduled", metavar="WHEN", help="run later: an ISO time (API v1)")
+    @line_magic
+    def cocalc_copy(self, line: str) -> Any:
+        """Copy a file or folder from one CoCalc project to one or many others.
+
+        Examples::
+
+            %cocalc_copy Instructor:handout/ "Student 1" "Student 2":work/handout
+            jobs = %cocalc_copy 7c1b...:a.txt $targets --no-wait
+
+        Waits for the copies (with a progress bar) unless ``--no-wait``; returns the
+        :class:`CopyJob` (one target) or a :class:`CopyResults` list (many), and shows a
+        summary of what succeeded and what failed, with CoCalc's reason.
+        """
+        args = _parse(self.cocalc_copy, _expand_lists(line))
+        src_ref, src_path = _split_ref(args.source)
+        if not src_path:
+            raise UsageError("the source needs a path: SRC_PROJECT:SRC_PATH")
+        refs = [_split_ref(t) for t in args.targets]
+        options: dict[str, Any] = {
+            "overwrite_newer": args.overwrite_newer,
+            "delete_missing": args.delete_missing,
+            "backup": args.backup,
+            "timeout": args.timeout,
+            "exclude": args.exclude,
+            "scheduled": args.scheduled,
+        }
+        try:
+            check.path(src_path, "SRC_PATH")
+            for _, path in refs:
+                if path is not None:
+                    check.path(path, "TARGET_PATH")
+            check.seconds(args.timeout, "--timeout")
+            check.timestamp(args.scheduled, "--scheduled")
+        except BadInput as err:
+            raise UsageError(str(err)) from None
+        ids = self._resolve([src_ref] + [p for p, _ in refs])
+        src_id = ids[src_ref]
+        labels = [f"{p}:{path or src_path}" for p, path in refs]
+        if len(refs) == 1 and not args.no_wait:
+            return self._copy_one(src_id, src_path, ids[refs[0][0]], refs[0][1], options)
+        results = copy_to_many(
+            self.client,
+            src_id,
+            src_path,
+            [(ids[p], path) for p, path in refs],
+            max_in_flight=self.max_in_flight,
+            labels=labels,
+            **options,
+        )
+        if len(refs) == 1 and results[0].error is not None:
+            raise _one_line(results[0].error)
+        if not args.no_wait and not args.scheduled:
+            wait_all(
+                self.client,
+                results,
+                timeout=self.wait_timeout or None,
+                progress=None if self.progress else False,
+                max_in_flight=self.max_in_flight,
+                label=f"copying {src_path} to {len(results)} projects",
+            )
+        self._show(results)
+        return results[0].job if len(refs) == 1 else results
+
+    def _copy_one(
+        self, src: str, src_path: str, target: str, path: str | None, options: dict
+    ) -> Any:
+        try:
+            job = self.client.copy_path_between_projects(src, src_path, target, path, **options)
+            if not options.get("scheduled"):
+                job.wait(
+                    timeout=self.wait_timeout or None,
+                    progress=None if self.progress else False,
+                    raise_on_error=False,
+                )
+        except CoCalcError as err:
+            raise _one_line(err) from None
+        status = job.last_status
+        if status is not None and status.error:
+            raise MagicError(
+                f"CopyFailed: the copy to {target}:{path or src_path} failed: {status.error}"
+            )
+        return job
+
+    def _show(self, results: CopyResults) -> None:
+        if self.shell is not None and len(results) > 1:
+            from IPython.display import display
+
+            display(_Summary(results))
+
+    # -- %cocalc_copy_status ----------------------------------------------------------------
+    @magic_arguments()
+    @argument("copy_path_id", nargs="?", help="the id of one copy")
+    @argument("--src", metavar="PROJECT", help="search copies from this project (id or title)")
+    @argument("--target", metavar="PROJECT", help="search copies to this project (id or title)")
+    @argument("--path", metavar="SRC_PATH", help="only copies of this source path")
+    @argument("--pending", action="store_true", help="only unfinished copies")
+    @argument("--failed", action="store_true", help="only failed copies")
+    @argument("--limit", type=int, default=None, help="at most this many (1000 max)")
+    @line_magic
+    def cocalc_copy_status(self, line: str) -> Any:
+        """Show the status of one copy, or search copies by project (API v1).
+
+        Examples::
+
+            %cocalc_copy_status 65cd2079-098d-4147-bb54-12d44cebb8cb
+            %cocalc_copy_status --failed --src Instructor
+        """
+        args = _parse(self.cocalc_copy_status, line)
+        if args.copy_path_id and (args.src or args.target):
+            raise UsageError("give a COPY_PATH_ID or --src/--target, not both")
+        if not args.copy_path_id and not (args.src or args.target):
+            raise UsageError("give a COPY_PATH_ID, or --src and/or --target to search")
+        try:
+            if args.copy_path_id:
+                return self.client.copy_path_status(
+                    check.project_id(args.copy_path_id, "COPY_PATH_ID")
+                )
+            ids = self._resolve([r for r in (args.src, args.target) if r])
+            found = self.client.copy_path_status(
+                src_project_id=ids.get(args.src) if args.src else None,
+                target_project_id=ids.get(args.target) if args.target else None,
+                src_path=args.path,
+                pending=bool(args.pending),
+                failed=True if args.failed else None,
+                limit=args.limit,
+            )
+        except BadInput as err:
+            raise UsageError(str(err)) from None
+        except CoCalcError as err:
+            raise _one_line(err) from None
+        return found
+
+    # -- %cocalc_embed ----------------------------------------------------------------------
+    @magic_arguments()
+    @argument("target", help="PROJECT[:PATH] to show (project id or title)")
+    @argument("--height", default=None, help="height of the frame, e.g. 500 or '60vh'")
+    @argument("--no-sign-in", action="store_true", help="do not sign in with a fresh auth token")
+    @line_magic
+    def cocalc_embed(self, line: str) -> Any:
+        """Show a CoCalc file (or project) in the notebook, in kiosk mode; returns the
+        :class:`CoCalcFrame` so that cells can drive it (``open_file``, ``status``, ...)."""
+        args = _parse(self.cocalc_embed, line)
+        ref, path = _split_ref(args.target)
+        pid = self._resolve([ref])[ref]
+        from .frame import CoCalcFrame
+
+        kwargs: dict[str, Any] = {"host": self.client.host}
+        account = self.account_id or os.environ.get("COCALC_ACCOUNT_ID")
+        if account and not args.no_sign_in:
+            kwargs.update(client=self.client, account_id=account)
+        if args.height:
+            kwargs["height"] = int(args.height) if str(args.height).isdigit() else args.height
+        try:
+            return CoCalcFrame(pid, path, **kwargs)
+        except BadInput as err:
+            raise UsageError(str(err)) from None
+        except CoCalcError as err:
+            raise _one_line(err) from None
+
+
+class _Summary:
+    """The summary table of a fan-out copy, displayed once."""
+
+    def __init__(self, results: CopyResults) -> None:
+        self.results = results
+
+    def __repr__(self) -> str:
+        return self.results.table()
+
+    def _repr_html_(self) -> str:
+        return self.results.table_html()
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext cocalc_widgets``: register the magics and their ``%config`` settings."""
+    magics = CoCalcMagics(shell=ipython, parent=ipython)
+    ipython.register_magics(magics)
+    if magics not in ipython.configurables:
+        ipython.configurables.append(magics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext cocalc_widgets``: remove the magics."""
+    registry = ipython.magics_manager.registry
+    magics = registry.pop("CoCalcMagics", None)
+    for kind in ("line", "cell"):
+        table = ipython.magics_manager.magics[kind]
+        for name in [n for n in table if n.startswith("cocalc_")]:
+            del table[name]
+    if magics is not None and magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+        if magics._client is not None:
+            magics._client.close()

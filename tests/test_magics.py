@@ -1,0 +1,148 @@
+"""The %cocalc_* magics, driven through IPython's InteractiveShell against the emulator."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from cocalc_widgets import CopyJob, CopyResults, PermissionDenied
+from cocalc_widgets.magics import MagicError
+
+
+@pytest.fixture
+def shell(emulator, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COCALC_HOST", emulator.url)
+    monkeypatch.setenv("COCALC_API_KEY", emulator.api_key)
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("load_ext", "cocalc_widgets")
+    ip.run_line_magic("config", "CoCalcMagics.progress = False")
+    yield ip
+    ip.run_line_magic("unload_ext", "cocalc_widgets")
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def handout(emulator):
+    folder = emulator.project_path(emulator.pa) / "handout"
+    folder.mkdir()
+    (folder / "README.md").write_text("# hi")
+    return folder
+
+
+def test_copy_to_one_project_by_id_waits_and_returns_the_job(shell, emulator, handout):
+    job = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb}:hw1")
+    assert isinstance(job, CopyJob) and job.last_status.ok
+    assert (emulator.project_path(emulator.pb) / "hw1" / "README.md").read_text() == "# hi"
+
+
+def test_copy_to_many_by_title_with_a_summary(shell, emulator, handout, capsys):
+    results = shell.run_line_magic("cocalc_copy", '"Project A":handout "Project B" "Project C":work/h')
+    assert isinstance(results, CopyResults) and [r.state for r in results] == ["done", "done"]
+    assert (emulator.project_path(emulator.pb) / "handout" / "README.md").exists()
+    assert (emulator.project_path(emulator.pc) / "work" / "h" / "README.md").exists()
+    assert "2 done" in capsys.readouterr().out
+
+
+def test_targets_from_a_python_list(shell, emulator, handout):
+    shell.user_ns["targets"] = [emulator.pb, f"{emulator.pc}:x"]
+    results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md $targets")
+    assert [r.ok for r in results] == [True, True]
+    results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md {{targets}} --no-wait")
+    assert len(results) == 2 and all(r.job is not None for r in results)
+    shell.user_ns["many"] = [emulator.pb, emulator.pc]
+    assert len(shell.run_cell(f"jobs = %cocalc_copy {emulator.pa}:handout/README.md $many").result or shell.user_ns["jobs"]) == 2
+
+
+def test_a_failed_target_never_hides_the_others(shell, emulator, handout, capsys):
+    missing = "00000000-0000-4000-8000-000000000000"
+    results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb} {missing} {emulator.pc}")
+    assert [r.state for r in results] == ["done", "not started", "done"]
+    assert isinstance(results[1].error, PermissionDenied)
+    assert "collaborator" in results[1].reason  # CoCalc's text (v2; v1 says ACCESS BLOCKED)
+    out = capsys.readouterr().out
+    assert "not started" in out and "collaborator" in out
+
+
+def test_no_wait_returns_at_once(shell, emulator, handout):
+    emulator.copy_delay = 1.0
+    start = time.monotonic()
+    job = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb} --no-wait")
+    assert isinstance(job, CopyJob) and time.monotonic() - start < 0.9
+    results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb} {emulator.pc} --no-wait")
+    assert isinstance(results, CopyResults) and time.monotonic() - start < 0.9
+    assert not any(r.status and r.status.done for r in results)
+    assert job.wait(timeout=10).ok
+
+
+def test_ambiguous_and_unknown_titles_are_usage_errors(shell, emulator, handout):
+    emulator.create_project("Project B")
+    with pytest.raises(UsageError, match="ambiguous") as info:
+        shell.run_line_magic("cocalc_copy", f'{emulator.pa}:handout "Project B"')
+    assert emulator.pb in str(info.value)
+    with pytest.raises(UsageError, match="did you mean 'Project C'"):
+        shell.run_line_magic("cocalc_copy", f'{emulator.pa}:handout "Project D"')
+    assert emulator.ledger == []
+
+
+def test_bad_arguments_are_usage_errors_and_send_nothing(shell, emulator):
+    for line in ("", f"{emulator.pa}", f"{emulator.pa}:a", f"{emulator.pa}:/abs {emulator.pb}",
+                 f"{emulator.pa}:a {emulator.pb} --timeout -3", f"{emulator.pa}:a {emulator.pb} --bogus",
+                 f"{emulator.pa}:a {emulator.pb} --scheduled someday"):
+        with pytest.raises(UsageError):
+            shell.run_line_magic("cocalc_copy", line)
+    assert emulator.ledger == []
+
+
+def test_server_errors_are_one_line_without_the_key(shell, emulator, capsys):
+    with pytest.raises(MagicError) as info:
+        shell.run_line_magic("cocalc_copy", f"{emulator.pa}:nothing.txt {emulator.pb}")
+    assert "failed" in str(info.value)
+    shell.run_cell(f"%cocalc_copy {emulator.pa}:nothing.txt {emulator.pb}")
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "CopyFailed" in text and "Traceback" not in text
+    assert emulator.api_key not in text
+
+
+def test_help_shows_the_arguments(shell):
+    doc = shell.find_line_magic("cocalc_copy").__doc__
+    assert "--overwrite-newer" in doc and "--exclude" in doc and "TARGET_PROJECT" in doc
+
+
+def test_copy_status_by_id_and_search(shell, emulator, handout):
+    shell.run_line_magic("config", "CoCalcMagics.api = 'v1'")  # searching is API v1 only
+    job = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb}")
+    status = shell.run_line_magic("cocalc_copy_status", job.copy_path_id)
+    assert status.ok and status.copy_path_id == job.copy_path_id
+    found = shell.run_line_magic("cocalc_copy_status", '--src "Project A"')
+    assert [s.copy_path_id for s in found] == [job.copy_path_id]
+    assert shell.run_line_magic("cocalc_copy_status", "--failed --src 'Project A'") == []
+    with pytest.raises(UsageError):
+        shell.run_line_magic("cocalc_copy_status", "")
+
+
+def test_config_changes_the_client(shell, emulator):
+    magics = shell.magics_manager.registry["CoCalcMagics"]
+    first = magics.client
+    shell.run_line_magic("config", "CoCalcMagics.api = 'v1'")
+    assert magics.client is not first and magics.client.api == "v1"
+    assert emulator.api_key not in repr(magics)
+
+
+def test_no_key_is_one_clear_line(shell, monkeypatch):
+    monkeypatch.delenv("COCALC_API_KEY")
+    magics = shell.magics_manager.registry["CoCalcMagics"]
+    magics.host = None  # reset the client
+    with pytest.raises(MagicError, match="No CoCalc API key"):
+        shell.run_line_magic("cocalc_copy_status", "65cd2079-098d-4147-bb54-12d44cebb8cb")
+
+
+def test_unload_removes_the_magics(shell):
+    shell.run_line_magic("unload_ext", "cocalc_widgets")
+    assert shell.find_line_magic("cocalc_copy") is None
+    shell.run_line_magic("load_ext", "cocalc_widgets")
+    assert shell.find_line_magic("cocalc_copy") is not None
