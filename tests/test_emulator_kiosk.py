@@ -60,7 +60,7 @@ def test_unsigned_requests_get_the_sign_in_page(state, pid):
         text = r.get_data(as_text=True)
         assert "Sign in required" in text and "kiosk.js" not in text and "hello" not in text
     assert c.get("/app?auth_token=abcdefghijklmnopqrstuvwx").status_code == 401
-    r = c.get(f"/_emulator/kiosk/file?project_id={pid}&path=a.txt")
+    r = c.get(f"/_kiosk/file?project_id={pid}&path=a.txt")
     assert r.status_code == 401 and r.json == {"error": "not signed in"}
 
 
@@ -91,7 +91,7 @@ def test_token_in_url_signs_in_and_sets_a_cookie(state, pid):
     # the cookie now signs in pages and the JSON endpoint
     cookie = {"Cookie": f"remember_me={sid}"}
     assert c.get("/app?fullscreen=kiosk&session=", headers=cookie).status_code == 200
-    r = c.get(f"/_emulator/kiosk/file?project_id={pid}&path=sub/b.txt", headers=cookie)
+    r = c.get(f"/_kiosk/file?project_id={pid}&path=sub/b.txt", headers=cookie)
     assert r.status_code == 200 and r.json["text"] == "b"
 
 
@@ -124,7 +124,7 @@ def test_sign_in_off(state, pid):
     state.require_sign_in = False
     c = client(state)
     assert c.get("/app?fullscreen=kiosk&session=").status_code == 200
-    assert c.get(f"/_emulator/kiosk/file?project_id={pid}&path=a.txt").json["text"] == "hello"
+    assert c.get(f"/_kiosk/file?project_id={pid}&path=a.txt").json["text"] == "hello"
 
 
 # -- routes --------------------------------------------------------------------------------------
@@ -136,15 +136,15 @@ def test_routes_that_are_not_ours(state, pid):
         "/api/v1/ping",
         "/projects/not-a-uuid/files/a.txt",
         f"/projects/{pid}/other",
-        "/_emulator/static/../_kiosk.py",
-        "/_emulator/static/nope.js",
-        "/_emulator/static/kiosk.py",
+        "/_kiosk/static/../_kiosk.py",
+        "/_kiosk/static/nope.js",
+        "/_kiosk/static/kiosk.py",
     ):
         assert c.get(url).status_code == 404, url
     assert c.post("/app").status_code == 404
-    r = c.get("/_emulator/static/kiosk.js")
+    r = c.get("/_kiosk/static/kiosk.js")
     assert r.status_code == 200 and r.mimetype == "text/javascript"
-    assert c.get("/_emulator/static/kiosk.css").mimetype == "text/css"
+    assert c.get("/_kiosk/static/kiosk.css").mimetype == "text/css"
 
 
 def test_pages_and_documents(state, pid):
@@ -166,9 +166,9 @@ def test_pages_and_documents(state, pid):
     app = config_of(c.get("/app"))
     assert app["doc"] is None and app["projects"] == [{"project_id": pid, "title": "demo"}]
     assert r.headers["Content-Security-Policy"].startswith("default-src 'none'")
-    r = c.get(f"/_emulator/kiosk/file?project_id={other}&path=a.txt")
+    r = c.get(f"/_kiosk/file?project_id={other}&path=a.txt")
     assert r.status_code == 404 and r.json == {"error": f"no project with id '{other}'"}
-    assert c.get(f"/_emulator/kiosk/file?project_id={pid}").status_code == 400
+    assert c.get(f"/_kiosk/file?project_id={pid}").status_code == 400
 
 
 def test_notebook_document(state, pid):
@@ -231,7 +231,7 @@ def test_paths_may_not_leave_the_project(state, pid, tmp_path, path):
     (tmp_path / "secret-dir" / "secret.txt").write_text("TOP-SECRET-CONTENT")
     os.symlink(tmp_path / "secret-dir", state.data_dir / pid / "link-out")
     c = client(state)
-    r = c.get(f"/_emulator/kiosk/file?project_id={pid}&path={path}")
+    r = c.get(f"/_kiosk/file?project_id={pid}&path={path}")
     assert r.status_code == 400 and "TOP-SECRET" not in r.get_data(as_text=True)
     r = c.get(f"/projects/{pid}/files/{path.lstrip('/')}?fullscreen=kiosk")
     assert r.status_code in (400, 404) and "TOP-SECRET" not in r.get_data(as_text=True)
@@ -242,10 +242,33 @@ def test_symlink_file_out_and_nul_refused(state, pid, tmp_path):
     (tmp_path / "s.txt").write_text("TOP-SECRET-CONTENT")
     os.symlink(tmp_path / "s.txt", state.data_dir / pid / "s.txt")
     c = client(state)
-    r = c.get(f"/_emulator/kiosk/file?project_id={pid}&path=s.txt")
+    r = c.get(f"/_kiosk/file?project_id={pid}&path=s.txt")
     assert r.status_code == 400 and "leaves the project" in r.json["error"]
-    r = c.get(f"/_emulator/kiosk/file?project_id={pid}&path=a%00.txt")
+    r = c.get(f"/_kiosk/file?project_id={pid}&path=a%00.txt")
     assert r.status_code == 400 and "NUL" in r.json["error"]
     # a symlink that stays inside the project is fine
     os.symlink("a.txt", state.data_dir / pid / "alias.txt")
-    assert c.get(f"/_emulator/kiosk/file?project_id={pid}&path=alias.txt").json["text"] == "hello"
+    assert c.get(f"/_kiosk/file?project_id={pid}&path=alias.txt").json["text"] == "hello"
+
+
+def test_the_full_emulator_serves_the_kiosk_routes(tmp_path):
+    """Through the real Emulator app: the API half must leave the kiosk routes to us."""
+    import requests
+
+    from cocalc_widgets.emulator import Emulator
+
+    with Emulator(data_dir=tmp_path / "emu", iframe_comm_hosts="parent.test") as emu:
+        pid = emu.state.create_project("demo")
+        (emu.state.data_dir / pid / "a.txt").write_text("hello")
+        token = emu.state.issue_token()
+        for name, mime in (("kiosk.js", "text/javascript"), ("kiosk.css", "text/css")):
+            r = requests.get(f"{emu.url}/_kiosk/static/{name}", timeout=10)
+            assert r.status_code == 200 and r.headers["Content-Type"].startswith(mime)
+        s = requests.Session()
+        r = s.get(f"{emu.url}/projects/{pid}/files/a.txt?fullscreen=kiosk&auth_token={token}")
+        assert r.status_code == 200 and "remember_me" in s.cookies
+        assert s.get(f"{emu.url}/_kiosk/file?project_id={pid}&path=a.txt").json()["text"] == (
+            "hello"
+        )
+        r = requests.get(f"{emu.url}/auth/impersonate?auth_token={token}", timeout=10)
+        assert r.status_code == 200 and "remember_me" in r.cookies

@@ -7,9 +7,11 @@ Routes (every non-``/api/`` request of the emulator comes here first):
   ``static/kiosk.js``; without it the page only shows the file.
 - ``GET /auth/impersonate?auth_token=<token>``: sets the ``remember_me`` cookie and redirects
   client-side to plain ``/app`` (kiosk parameters are dropped, as CoCalc does).
-- ``GET /_emulator/kiosk/file?project_id=<id>&path=<path>``: the JSON document the page shows
+- ``GET /_kiosk/file?project_id=<id>&path=<path>``: the JSON document the page shows
   (authenticated by the ``remember_me`` cookie when sign-in is required).
-- ``GET /_emulator/static/<name>``: the page's JS and CSS.
+- ``GET /_kiosk/static/<name>``: the page's JS and CSS.
+
+(``/_kiosk/`` rather than ``/_emulator/``: the API half owns ``/_emulator/*``, e.g. the ledger.)
 
 A page request needs a sign-in when ``state.require_sign_in``: a valid ``remember_me`` cookie,
 or a valid ``&auth_token=`` in the URL (CoCalc's old way; the page then sets the cookie).
@@ -59,10 +61,10 @@ def handle_kiosk(state: EmulatorState, request: Request) -> Response | None:
         return _page_response(state, request, project_id, file_path)
     if path == "/auth/impersonate":
         return _impersonate(state, request)
-    if path == "/_emulator/kiosk/file":
+    if path == "/_kiosk/file":
         return _file_endpoint(state, request)
-    if path.startswith("/_emulator/static/"):
-        return _static(path[len("/_emulator/static/") :])
+    if path.startswith("/_kiosk/static/"):
+        return _static(path[len("/_kiosk/static/") :])
     return None
 
 
@@ -234,7 +236,7 @@ def _image(mime: str, value: Any) -> str | None:
 
 
 def _file_endpoint(state: EmulatorState, request: Request) -> Response:
-    """``GET /_emulator/kiosk/file``: the document as JSON, or ``{"error": ...}``."""
+    """``GET /_kiosk/file``: the document as JSON, or ``{"error": ...}``."""
     if state.require_sign_in and not state.check_session(request.cookies.get(COOKIE)):
         return _json({"error": "not signed in"}, 401)
     project_id = request.args.get("project_id", "")
@@ -301,7 +303,7 @@ def _script_json(value: Any) -> str:
 
 
 def _document(title: str, body: str, base: str, config: dict[str, Any] | None) -> str:
-    static = html.escape(base + "/_emulator/static/", quote=True)
+    static = html.escape(base + "/_kiosk/static/", quote=True)
     head = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',

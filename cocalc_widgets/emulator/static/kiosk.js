@@ -179,7 +179,7 @@ function projectLog(project_id, path) {
 // --- fetching a file ------------------------------------------------------------------------
 async function fetchDoc(project_id, path) {
   const q = new URLSearchParams({ project_id, path });
-  const resp = await fetch(`${config.base}/_emulator/kiosk/file?${q}`, {
+  const resp = await fetch(`${config.base}/_kiosk/file?${q}`, {
     credentials: "same-origin",
     cache: "no-store",
   });
