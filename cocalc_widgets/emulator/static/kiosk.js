@@ -26,6 +26,7 @@ try {
 // --- state: open files per project, in the order they were opened ---------------------------
 const openFiles = new Map(); // project_id -> [paths]
 let openSeq = 0; // the latest open wins the display
+let generation = 0; // bumped by closeall: an open still loading then is not added back
 
 function addOpenFile(project_id, path) {
   const files = openFiles.get(project_id) ?? [];
@@ -226,10 +227,11 @@ async function handleOpen(data, reply) {
     return;
   }
   const seq = ++openSeq;
+  const gen = generation;
   try {
     reply({ status: "ack", action, path, project_id });
     const doc = await fetchDoc(project_id, path);
-    if (doc.kind !== "directory") addOpenFile(project_id, path);
+    if (doc.kind !== "directory" && gen === generation) addOpenFile(project_id, path);
     projectLog(project_id, path);
     if (seq === openSeq) renderDoc(doc);
     reply({ status: "done", action, path, project_id });
@@ -273,6 +275,7 @@ async function processMessage(mesg) {
       try {
         openFiles.clear();
         openSeq++;
+        generation++;
         showBanner();
         reply({ status: "done", mesg: "all files are closed" });
       } catch (err) {
