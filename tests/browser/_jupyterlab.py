@@ -41,6 +41,8 @@ _SETTINGS = {
         "fetchNews": "false",
         "checkForUpdates": False,
     },
+    # Save widget state into the notebook, as users who share notebooks do.
+    "@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings": {"saveState": True},
 }
 
 
@@ -228,6 +230,27 @@ class LabNotebook:
                 return self.output(i)
             time.sleep(0.05)
         raise AssertionError(f"cell {i} did not finish in {timeout} s; output: {self.output(i)}")
+
+    def save(self, timeout: float = 20.0) -> dict[str, Any]:
+        """Save the notebook from the UI (File > Save Notebook); returns the saved file's JSON.
+
+        Playwright's request interception stalls Lab's ``PUT`` of the notebook (measured with
+        Chromium 156), so this first removes the context's ``**/*`` route: call it last.
+        """
+        self.page.context.unroute("**/*")
+        path = self.lab.root_dir / self.name
+        before = path.stat().st_mtime_ns
+        self.page.locator(".lm-MenuBar-itemLabel", has_text="File").first.click()
+        self.page.locator(".lm-Menu-itemLabel", has_text="Save Notebook").first.click()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.stat().st_mtime_ns != before:
+                try:
+                    return json.loads(path.read_text())
+                except ValueError:
+                    pass  # being written
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} was not saved in {timeout} s")
 
     def output(self, i: int) -> str:
         """The text of cell ``i``'s outputs."""

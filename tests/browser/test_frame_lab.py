@@ -38,6 +38,7 @@ def _project(emu: Any, files: dict[str, str]) -> str:
 
 
 def _lines(text: str, tag: str) -> list[str]:
+    tag += " "
     return [line[len(tag) :].strip() for line in text.splitlines() if line.startswith(tag)]
 
 
@@ -101,6 +102,8 @@ def test_frame_commands_in_jupyterlab(
     out = nb.run_cell(1, timeout=40)
     assert _lines(out, "OPEN") == ["done notes/a.txt ack done"], out
     assert _lines(out, "READY") == ["True"], out
+    # open_files is CoCalc's last status reply (the readiness poll), not updated by open
+    assert _lines(out, "OPENFILES") == [str(["hello.txt"])], out
     assert "note A" in frame.locator("#file-text").inner_text()
     assert frame.locator("#kiosk-title").inner_text() == "notes/a.txt"
 
@@ -122,6 +125,7 @@ def test_frame_commands_in_jupyterlab(
 
     out = nb.run_cell(4)
     assert _lines(out, "TOKEN_IN_STATE") == ["False True"], out
+    page.locator(".cocalc-frame").first.scroll_into_view_if_needed()
     screenshot(page, "frame-commands-jupyterlab")
     print(_lines(out, "BURST"))
 
@@ -151,6 +155,8 @@ def test_frame_ignores_forged_messages_and_explains_silence(
     emu = kiosk_emulator(require_sign_in=True)
     pid = _project(emu, {"hello.txt": "silent cocalc\n"})
     token = emu.state.issue_token()
+    # The cell reads the token from a file, so the notebook's source does not contain it.
+    (lab.root_dir / "forged-token.txt").write_text(token)
     other = serve_http({"/forge.html": FORGE_HTML})  # another origin
 
     # A window at CoCalc's own origin that is not the frame's IFrame: /forge.html is faked by
@@ -166,7 +172,8 @@ def test_frame_ignores_forged_messages_and_explains_silence(
     cells = [
         "from cocalc_widgets.frame import CoCalcFrame\n"
         f"frame = CoCalcFrame({pid!r}, 'hello.txt', host={emu.url!r},\n"
-        f"                    auth_token={token!r}, sign_in='url', height=300, timeout=20)\n"
+        "                    auth_token=open('forged-token.txt').read(),\n"
+        "                    sign_in='url', height=300, timeout=20)\n"
         "frame",
         "h = frame.status(timeout=6)\nprint('ISSUED', h.state)",
         "from cocalc_widgets.errors import FrameNotReady\n"
@@ -232,4 +239,13 @@ def test_frame_ignores_forged_messages_and_explains_silence(
     assert time.monotonic() - t0 < 20
     status_line = page.locator(".cocalc-frame-status").first.inner_text()
     assert "ready" not in status_line.split("·")[1]
+    page.evaluate("() => document.querySelectorAll('iframe.forger').forEach((f) => f.remove())")
+    page.locator(".cocalc-frame").first.scroll_into_view_if_needed()
     screenshot(page, "frame-forged-and-silent-jupyterlab")
+
+    # The notebook saved with its widget state: the frame is there, its token is not.
+    saved = nb.save()
+    text = json.dumps(saved)
+    assert "application/vnd.jupyter.widget-state+json" in saved["metadata"].get("widgets", {})
+    assert f"/projects/{pid}/files/hello.txt?fullscreen=kiosk" in text
+    assert token not in text
