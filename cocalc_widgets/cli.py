@@ -48,6 +48,10 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
                         help="larger request bodies get HTTP 413 (default 16 MiB)")
     parser.add_argument("--api-versions", default="v1,v2", metavar="LIST",
                         help="APIs to serve: v1,v2 (default), v2 (like cocalc.com) or v1")
+    parser.add_argument("--samesite-remember-me", choices=["lax", "strict", "none"],
+                        default="lax", help="SameSite of the sign-in cookie (CoCalc's setting)")
+    parser.add_argument("--kiosk-startup-delay", type=float, default=0.1, metavar="S",
+                        help="seconds a kiosk page takes before it answers (default 0.1)")
     parser.add_argument("--no-sign-in", action="store_true",
                         help="kiosk pages do not require an auth token")
     parser.add_argument("--demo", action="store_true",
@@ -71,7 +75,8 @@ def run_emulator(args: argparse.Namespace) -> int:
         iframe_comm_hosts=args.iframe_comm_hosts, dev_http_origins=args.dev_http_origins,
         copy_delay=args.copy_delay, allow_exec=args.allow_exec, faults=faults,
         max_body=args.max_body, require_sign_in=not args.no_sign_in, api_versions=versions,
-        quiet=not args.verbose,
+        quiet=not args.verbose, samesite_remember_me=args.samesite_remember_me,
+        kiosk_startup_delay=args.kiosk_startup_delay,
     )
     demo = emu.seed_demo() if args.demo else {}
     emu.start()

@@ -59,6 +59,10 @@ class Emulator:
     seconds; ``allow_exec`` enables ``project_exec``; ``faults`` is a :class:`Faults` (or a
     dict of its fields); ``api_versions`` lists the APIs served (``("v2",)`` acts like current
     cocalc.com, ``("v1",)`` like an old server); ``max_body`` bodies above it get HTTP 413.
+    Kiosk pages: ``require_sign_in`` (an auth token or the sign-in cookie is needed),
+    ``samesite_remember_me`` (CoCalc's cookie setting; ``"none"`` for cross-site embedding),
+    ``kiosk_startup_delay`` (seconds before a page answers IFrame messages), and
+    ``iframe_comm_hosts`` / ``dev_http_origins`` (who may talk to them).
     """
 
     def __init__(
@@ -78,6 +82,8 @@ class Emulator:
         require_sign_in: bool = True,
         api_versions: Iterable[str] = ("v1", "v2"),
         quiet: bool = True,
+        samesite_remember_me: str = "lax",
+        kiosk_startup_delay: float = 0.1,
     ) -> None:
         self._tmp = None if data_dir is not None else tempfile.mkdtemp(prefix="cocalc-emulator-")
         self.data_dir = Path(data_dir if data_dir is not None else self._tmp).resolve()
@@ -91,6 +97,8 @@ class Emulator:
             dev_http_origins=list(dev_http_origins) if not isinstance(dev_http_origins, str)
             else dev_http_origins,
             require_sign_in=require_sign_in,
+            samesite_remember_me=samesite_remember_me,
+            kiosk_startup_delay=kiosk_startup_delay,
         )
         from ._api import ApiContext
         from ._copy import CopyManager
