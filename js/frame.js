@@ -293,6 +293,8 @@ function render({ model, el }) {
   let loaded = false;
   let leader = false;
   let loadedAt = 0;
+  let settled = false; // the kernel has said which view relays
+  const earlyLogs = [];
   const setStatus = (text) => {
     line.textContent = `CoCalc · ${text}${warning ? ` · ⚠ ${warning}` : ""}`;
     line.dataset.state = text.split(" ")[0];
@@ -315,7 +317,10 @@ function render({ model, el }) {
     onUnready: () => send({ kind: "state", ready: false }),
     onResult: (id, reply, ack) => send({ kind: "reply", id, reply, ack }),
     onAck: (id, ack) => send({ kind: "ack", id, ack }),
-    onLog: (event) => send({ kind: "log", event }),
+    onLog: (event) => {
+      if (leader) send({ kind: "log", event });
+      else if (!settled && earlyLogs.length < 20) earlyLogs.push(event); // until we know
+    },
   });
 
   const slowCheck = globalThis.setInterval(() => {
@@ -364,7 +369,7 @@ function render({ model, el }) {
   };
 
   const onWindowMessage = (event) => {
-    if (leader) relay.handleMessage(event);
+    if (leader || !settled) relay.handleMessage(event);
   };
   globalThis.addEventListener("message", onWindowMessage);
 
@@ -373,16 +378,21 @@ function render({ model, el }) {
     if (msg.kind === "setup") {
       if (typeof msg.auth_token === "string") load(msg.auth_token);
       else if (signin === "none") load(null);
+      settled = true;
       if (msg.leader === view) {
         if (!leader) {
           leader = true;
           if (loaded) startRelay();
         }
+        for (const event of earlyLogs.splice(0)) send({ kind: "log", event });
         relay.enqueue(msg.cmds);
-      } else if (leader) {
-        leader = false;
-        relay.reset();
-        if (loaded) setStatus("loaded (another view of this frame relays the commands)");
+      } else {
+        earlyLogs.length = 0;
+        if (leader) {
+          leader = false;
+          relay.reset();
+          if (loaded) setStatus("loaded (another view of this frame relays the commands)");
+        }
       }
     } else if (msg.kind === "cmd" && leader) {
       relay.enqueue(msg.cmds);

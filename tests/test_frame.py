@@ -542,3 +542,28 @@ def test_repr(frame: CoCalcFrame, front: Front) -> None:
     front.ready()
     assert "ready" in repr(frame)
     assert repr(CoCalcFrame()) == "CoCalcFrame(host='https://cocalc.com', not shown)"
+
+
+def test_a_stale_token_is_refreshed_for_a_new_view(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cocalc_widgets.frame as frame_module
+
+    client = FakeClient()
+    f = CoCalcFrame(PID, client=client, account_id=PID2)
+    front = Front(f)
+    assert front.hello("v1")["auth_token"] == TOKEN and len(client.calls) == 1
+    monkeypatch.setattr(frame_module, "_TOKEN_REFRESH_AGE", 0.0)
+    assert front.hello("v2")["auth_token"] == TOKEN
+    assert len(client.calls) == 2, "a token older than the refresh age is fetched anew"
+    f.close()
+
+
+def test_auth_token_objects_are_sent_as_plain_strings() -> None:
+    class HiddenToken(str):
+        def __repr__(self) -> str:
+            return "HiddenToken('***')"
+
+    f = CoCalcFrame(PID, auth_token=HiddenToken(TOKEN))
+    front = Front(f)
+    token = front.hello()["auth_token"]
+    assert type(token) is str and token == TOKEN
+    f.close()

@@ -86,11 +86,23 @@ def test_frame_commands_in_jupyterlab(
         "except CommandError as e:\n"
         "    print('ERROR', e.mesg)\n"
         "print('LOG', [e['event']['filename'] for e in frame.project_log])\n"
-        "print('REPR', repr(frame))",
+        "print('REPR', repr(frame))\n"
+        "t0 = time.monotonic()\n"
+        "for _ in range(10):\n"
+        "    await frame.status()\n"
+        "print('SEQ1', round((time.monotonic() - t0) / 10 * 1000, 1), 'ms/command')",
         # 4: the saved widget state holds no token
         "import json, ipywidgets\n"
         "state = json.dumps(ipywidgets.Widget.get_manager_state(widgets=[frame]))\n"
         "print('TOKEN_IN_STATE', frame._CoCalcFrame__token in state, len(state) > 0)",
+        # 5: a second view of the same frame (it becomes the relay)
+        "display(frame)",
+        # 6: commands still resolve exactly once; sequential round trips are timed
+        "t0 = time.monotonic()\n"
+        "for _ in range(10):\n"
+        "    s = await frame.status(timeout=10)\n"
+        "print('SEQ', round((time.monotonic() - t0) / 10 * 1000, 1), 'ms/command')\n"
+        "print('VIEWS', frame.views, s['status'], frame.ready, len(frame.pending))",
     ]
     write_notebook(lab.root_dir / "frame_commands.ipynb", cells)
     nb = LabNotebook(page, lab, "frame_commands.ipynb").open()
@@ -116,6 +128,7 @@ def test_frame_commands_in_jupyterlab(
     assert _lines(out, "CLOSEALL") == ["all files are closed"], out
     assert _lines(out, "AFTER") == ["{}"], out
     assert _lines(out, "BURST")[0].startswith("20 True"), out
+    timings = _lines(out, "BURST") + _lines(out, "SEQ1")
     assert _lines(out, "ERROR") == ["Unknown action 'frobnicate'"], out
     assert "notes/a.txt" in _lines(out, "LOG")[0], out
     assert "ready" in _lines(out, "REPR")[0], out
@@ -125,9 +138,16 @@ def test_frame_commands_in_jupyterlab(
 
     out = nb.run_cell(4)
     assert _lines(out, "TOKEN_IN_STATE") == ["False True"], out
+
+    nb.run_cell(5)
+    page.frame_locator(FRAME).nth(1).locator("#file-text").wait_for(timeout=20000)
+    out = nb.run_cell(6, timeout=60)
+    assert _lines(out, "VIEWS") == ["2 done True 0"], out
+    assert page.locator(".cocalc-frame-status").nth(1).inner_text().startswith("CoCalc · ready")
+    assert "another view" in page.locator(".cocalc-frame-status").first.inner_text()
     page.locator(".cocalc-frame").first.scroll_into_view_if_needed()
     screenshot(page, "frame-commands-jupyterlab")
-    print(_lines(out, "BURST"))
+    print("timings (burst, one view, two views):", [*timings, *_lines(out, "SEQ")])
 
 
 FORGE_HTML = """<!doctype html><html><body>forger<script>
