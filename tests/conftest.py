@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,28 @@ import pytest
 import requests
 
 from cocalc_widgets.emulator import Emulator
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run the larger reliability runs (marked slow); or set COCALC_RUN_SLOW=1",
+    )
+
+
+def run_slow(config: pytest.Config) -> bool:
+    return bool(config.getoption("--run-slow") or os.environ.get("COCALC_RUN_SLOW"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if run_slow(config):
+        return
+    skip = pytest.mark.skip(reason="larger run: use --run-slow (or COCALC_RUN_SLOW=1)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 class Api:

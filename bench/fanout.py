@@ -1,0 +1,291 @@
+"""Fan-out: ``%cocalc_copy`` of one file to 200 projects, against a sequential loop in the style
+of CoCalc's API docs, on an emulator with 50 ms of added latency per request and 0.5 s per copy.
+
+- magic: ``%cocalc_copy SRC:handout.txt P1:run/handout.txt P2:... P200:...`` run through
+  IPython's ``InteractiveShell`` (progress bar off), timed from the call to its return (every
+  copy done). The magic's client already knows the server's API (``detect_api`` done before
+  timing: one request, 50 ms, paid once per session). Measured with API auto-detection (which
+  picks v2, like cocalc.com) and with API v1, for several ``max_in_flight`` settings.
+- baseline: for each target, POST ``copy_path_between_projects`` (``wait_until_done: false``)
+  with ``requests``, then sleep a fixed interval (``--baseline-sleep``, 1 s; the docs say "a few
+  seconds") and POST ``copy_path_status`` until ``finished``. The loop is sequential, so its time
+  is linear in the number of targets: it runs on ``--baseline-targets`` of them (40) and is
+  scaled to 200 (the table shows both).
+- bound: what a perfectly parallel client would need on this server: one request latency to
+  start every copy (the emulator serves each request in its own thread, so parallel requests do
+  not queue) + the copy time + one status request's latency = 0.05 + 0.5 + 0.05 = 0.6 s. The
+  script checks that the threaded werkzeug server is not the bottleneck (200 parallel requests
+  against one) and reports the server-side span of the copies (first start to last finish, from
+  the emulator's ledger), which includes the emulator's own work.
+
+Targets: at least 15x faster than the loop; at most 1.5x the bound.
+
+    python3 bench/fanout.py [--quick] [--targets N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import median, save, table
+
+from cocalc_widgets.emulator import Emulator, Faults
+
+LATENCY = 0.05
+COPY_DELAY = 0.5
+SPEEDUP_TARGET = 15.0
+BOUND_RATIO_TARGET = 1.5
+
+
+def _ts(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+class ServerProcess:
+    """The emulator in its own process (``cocalc-widgets emulator``), as a real server would be:
+    its threads and the client's do not share one interpreter lock. Projects are folders named
+    by their UUID; the ledger comes from the emulator's ``/_emulator/ledger`` endpoint."""
+
+    def __init__(self, n: int) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="bench-fanout-")
+        self.data = Path(self._tmp.name)
+        self.api_key = "sk-" + uuid.uuid4().hex[:22]
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.src = self._project()
+        (self.data / self.src / "handout.txt").write_text("homework 1\n")
+        self.targets = [self._project() for _ in range(n)]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cocalc_widgets.emulator", "--port", str(port), "--data",
+             str(self.data), "--api-key", self.api_key, "--copy-delay", str(COPY_DELAY),
+             "--latency", str(LATENCY)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.post(f"{self.url}/api/v1/ping", auth=(self.api_key, ""), timeout=2)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("the emulator did not start") from None
+                time.sleep(0.1)
+
+    def _project(self) -> str:
+        pid = str(uuid.uuid4())
+        (self.data / pid).mkdir()
+        return pid
+
+    @property
+    def ledger(self) -> list[dict]:
+        return requests.get(f"{self.url}/_emulator/ledger", auth=(self.api_key, ""), timeout=30).json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._tmp.cleanup()
+
+
+class InProcess:
+    """The emulator in the benchmark's own process (``--in-process``)."""
+
+    def __init__(self, n: int) -> None:
+        self.emu = Emulator(copy_delay=COPY_DELAY, faults=Faults(latency=LATENCY)).start()
+        self.url, self.api_key = self.emu.url, self.emu.api_key
+        self.src = self.emu.create_project("Instructor")
+        (self.emu.project_path(self.src) / "handout.txt").write_text("homework 1\n")
+        self.targets = [self.emu.create_project(f"Student {i}") for i in range(n)]
+
+    @property
+    def ledger(self) -> list[dict]:
+        return list(self.emu.ledger)
+
+    def stop(self) -> None:
+        self.emu.stop()
+
+
+class Setup:
+    def __init__(self, emu, n: int) -> None:
+        self.emu = emu
+        self.src = emu.src
+        self.targets = emu.targets
+        self.run = 0
+        from IPython.core.interactiveshell import InteractiveShell
+
+        os.environ["COCALC_HOST"] = emu.url
+        os.environ["COCALC_API_KEY"] = emu.api_key
+        self.shell = InteractiveShell.instance()
+        self.shell.run_line_magic("load_ext", "cocalc_widgets")
+        self.shell.run_line_magic("config", "CoCalcMagics.progress = False")
+        self.magics = self.shell.magics_manager.registry["CoCalcMagics"]
+
+    def magic_run(self, api: str, max_in_flight: int) -> dict:
+        self.shell.run_line_magic("config", f"CoCalcMagics.api = {api!r}")
+        self.shell.run_line_magic("config", f"CoCalcMagics.max_in_flight = {max_in_flight}")
+        client = self.magics.client
+        client.detect_api()  # once per session; not part of the copy
+        self.run += 1
+        dest = f"run{self.run}/handout.txt"
+        line = f"{self.src}:handout.txt " + " ".join(f"{p}:{dest}" for p in self.targets)
+        ledger_before = len(self.emu.ledger)
+        sent_before = client.requests_sent
+        wall_start = time.time()
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # the summary table it displays
+            results = self.shell.run_line_magic("cocalc_copy", line)
+        took = time.perf_counter() - start
+        assert all(r.ok for r in results), results.summary()
+        entries = self.emu.ledger[ledger_before:]
+        mine = [e for e in entries if e["target_path"] == dest]
+        assert len(mine) == len(self.targets), (len(mine), len(self.targets))
+        last_finish = max(_ts(e["finished"]) for e in mine)
+        return {
+            "api": client.api, "max_in_flight": max_in_flight, "seconds": took,
+            "requests": client.requests_sent - sent_before,
+            "server_span": last_finish - min(_ts(e["started"]) for e in mine),
+            "last_finish_after_start": last_finish - wall_start,
+        }
+
+    def baseline(self, n: int, sleep: float) -> dict:
+        auth, url = (self.emu.api_key, ""), f"{self.emu.url}/api/v1"
+        self.run += 1
+        dest = f"run{self.run}/handout.txt"
+        polls = 0
+        start = time.perf_counter()
+        with requests.Session() as s:
+            for pid in self.targets[:n]:
+                reply = s.post(f"{url}/copy_path_between_projects", auth=auth, timeout=30, json={
+                    "src_project_id": self.src, "src_path": "handout.txt", "target_project_id": pid,
+                    "target_path": dest, "wait_until_done": False}).json()
+                while True:
+                    time.sleep(sleep)
+                    polls += 1
+                    data = s.post(f"{url}/copy_path_status", auth=auth, timeout=30,
+                                  json={"copy_path_id": reply["copy_path_id"]}).json()["data"]
+                    if data.get("finished"):
+                        assert not data.get("error"), data
+                        break
+        took = time.perf_counter() - start
+        return {"targets": n, "seconds": took, "per_target": took / n, "status_requests": polls}
+
+    def server_check(self, n: int) -> float:
+        """Wall time of ``n`` parallel status searches (plain requests, one thread each)."""
+        auth, url = (self.emu.api_key, ""), f"{self.emu.url}/api/v1/copy_path_status"
+
+        def one(_):
+            requests.post(url, auth=auth, timeout=30, json={"src_project_id": self.src, "limit": 1})
+
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            list(pool.map(one, range(min(n, 8))))  # start the threads
+            start = time.perf_counter()
+            list(pool.map(one, range(n)))
+            return time.perf_counter() - start
+
+    def close(self) -> None:
+        self.shell.run_line_magic("unload_ext", "cocalc_widgets")
+        from IPython.core.interactiveshell import InteractiveShell
+
+        InteractiveShell.clear_instance()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="30 projects, one run each (smoke)")
+    parser.add_argument("--targets", type=int, default=None, help="projects (default 200; 30 quick)")
+    parser.add_argument("--baseline-targets", type=int, default=None, help="loop length (default 40; 5 quick)")
+    parser.add_argument("--baseline-sleep", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=None, help="runs per setting (default 3; 1 quick)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the emulator in this process (shares the interpreter lock with the client)")
+    args = parser.parse_args()
+    n = args.targets or (30 if args.quick else 200)
+    n_base = min(n, args.baseline_targets or (5 if args.quick else 40))
+    repeat = args.repeat or (1 if args.quick else 3)
+    from cocalc_widgets.magics import CoCalcMagics
+
+    default_m = CoCalcMagics.max_in_flight.default_value
+    sweep = sorted({16, 32, 64, 128, 200, default_m}) if not args.quick else sorted({16, default_m})
+    bound = LATENCY + COPY_DELAY + LATENCY
+
+    emu = InProcess(n) if args.in_process else ServerProcess(n)
+    try:
+        setup = Setup(emu, n)
+        try:
+            server = setup.server_check(n)
+            runs: list[dict] = []
+            # Interleave settings across repeats so slow spells of the machine hit all alike.
+            for _ in range(repeat):
+                for api in ("auto", "v1"):
+                    for m in sweep:
+                        runs.append(setup.magic_run(api, m))
+            base = setup.baseline(n_base, args.baseline_sleep)
+        finally:
+            setup.close()
+    finally:
+        emu.stop()
+
+    base_total = base["per_target"] * n
+    rows, summary = [], []
+    for api in ("v2", "v1"):
+        for m in sweep:
+            mine = [r for r in runs if r["api"] == api and r["max_in_flight"] == m]
+            secs = median([r["seconds"] for r in mine])
+            entry = {
+                "api": api, "max_in_flight": m, "default": m == default_m, "runs": mine,
+                "median_seconds": secs, "speedup": base_total / secs, "bound_ratio": secs / bound,
+                "median_requests": median([r["requests"] for r in mine]),
+                "median_server_span": median([r["server_span"] for r in mine]),
+            }
+            entry["met"] = entry["speedup"] >= SPEEDUP_TARGET and entry["bound_ratio"] <= BOUND_RATIO_TARGET
+            summary.append(entry)
+            rows.append([
+                f"%cocalc_copy api={'auto->v2' if api == 'v2' else 'v1'}", m, len(mine), secs,
+                f"{entry['median_requests']:g}", f"{entry['median_server_span']:.2f}",
+                f"{entry['speedup']:.0f}x", f"{entry['bound_ratio']:.2f}",
+                ("yes" if entry["met"] else "NO") + (" (default)" if m == default_m else ""),
+            ])
+    rows.append([f"baseline loop (sleep {args.baseline_sleep:g} s), {n_base} targets", 1, 1,
+                 base["seconds"], base["status_requests"] + n_base, "-", "1x", "-", "-"])
+    rows.append([f"baseline loop scaled to {n} targets", 1, "-", base_total, "-", "-", "1x",
+                 f"{base_total / bound:.0f}", "-"])
+    where = "in this process" if args.in_process else "in its own process"
+    print(f"emulator {where}; {n} targets, {LATENCY * 1000:.0f} ms latency per request, {COPY_DELAY:g} s per copy; "
+          f"bound = {LATENCY:g} + {COPY_DELAY:g} + {LATENCY:g} = {bound:.2f} s")
+    print(table(["client", "max_in_flight", "runs", "median s", "requests", "server span s",
+                 "speedup", "x bound", "targets met"], rows))
+    print(f"\nserver check: {n} parallel requests took {server:.3f} s (one takes >= {LATENCY:g} s)")
+    path = save("fanout", {
+        "targets": n, "latency": LATENCY, "copy_delay": COPY_DELAY, "bound_seconds": bound,
+        "bound_definition": "one request latency + copy time + one status latency",
+        "target_speedup": SPEEDUP_TARGET, "target_bound_ratio": BOUND_RATIO_TARGET,
+        "default_max_in_flight": default_m, "emulator": where, "server_check_seconds": server,
+        "baseline": {**base, "sleep": args.baseline_sleep, "scaled_seconds": base_total},
+        "settings": summary,
+    }, quick=args.quick)
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
