@@ -61,6 +61,7 @@ class CommandHandle:
         timeout: float,
         *,
         make_timeout: Callable[[CommandHandle], CoCalcError],
+        reply_loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None,
     ) -> None:
         self.id = cid
         self.payload: dict[str, Any] = dict(payload)
@@ -79,7 +80,8 @@ class CommandHandle:
         self._event = threading.Event()
         self._callbacks: list[Callable[[CommandHandle], Any]] = []
         self._make_timeout = make_timeout
-        #: The loop that delivers replies (the kernel's), if the command was issued on one.
+        self._reply_loop = reply_loop
+        #: The loop the command was issued on (the kernel's, in a notebook): it runs the timer.
         self._loop = _running_loop()
         self._timer: asyncio.TimerHandle | None = None
         if self._loop is not None:
@@ -127,7 +129,7 @@ class CommandHandle:
         """
         if not self.done():
             loop = _running_loop()
-            if loop is not None and loop is self._loop:
+            if loop is not None and loop is self._reply_loop():
                 raise RuntimeError(
                     f"{self._short()} is still {self._state}; its reply cannot arrive while this "
                     "cell blocks. Use `await handle` in this cell, or call .result() in a later "

@@ -15,6 +15,8 @@ How the pieces talk (one message each way per command):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import itertools
 import re
@@ -233,6 +235,9 @@ class CoCalcFrame(anywidget.AnyWidget):
         self._views: list[str] = []
         self._leader: str | None = None
         self._page_origin: str | None = None
+        #: The event loop the front end's messages arrive on (the kernel's); blocking it in
+        #: ``handle.result()`` would keep replies out, so that raises instead.
+        self._reply_loop: asyncio.AbstractEventLoop | None = None
         self._origin_warned = False
         self._log_callbacks: list[Callable[[dict[str, Any]], Any]] = []
         super().__init__(
@@ -319,7 +324,11 @@ class CoCalcFrame(anywidget.AnyWidget):
             )
         seconds = self._timeout if timeout is None else _check_timeout(timeout)
         handle = CommandHandle(
-            next(self._ids), {"action": action, **fields}, seconds, make_timeout=self._timed_out
+            next(self._ids),
+            {"action": action, **fields},
+            seconds,
+            make_timeout=self._timed_out,
+            reply_loop=lambda: self._reply_loop,
         )
         handle.add_done_callback(self._forget)
         self._warn_origin()
@@ -465,6 +474,8 @@ class CoCalcFrame(anywidget.AnyWidget):
             self.set_trait("open_files", files)
 
     def _on_front_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # no loop: unit tests, plain scripts
+            self._reply_loop = asyncio.get_running_loop()
         if not isinstance(content, dict):
             return
         kind = content.get("kind")

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import ipywidgets
@@ -55,6 +56,16 @@ class Front:
 
     def customs(self) -> list[dict[str, Any]]:
         return [m["content"] for m in self.sent if m.get("method") == "custom"]
+
+
+@pytest.fixture(autouse=True)
+def _no_foreign_running_loop() -> Iterator[None]:
+    """Playwright's sync API (browser tests in the same session) leaves its event loop marked
+    as running in this thread; these tests model a kernel's loop themselves."""
+    loop = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    yield
+    asyncio._set_running_loop(loop)
 
 
 @pytest.fixture
@@ -378,10 +389,9 @@ def test_default_timeout_is_the_frames() -> None:
 
 # -- await, result, callbacks -------------------------------------------------------------------
 def test_await_inside_a_running_loop(frame: CoCalcFrame, front: Front) -> None:
-    front.hello()
-    front.ready()
-
     async def cell() -> dict[str, Any]:
+        front.hello()  # the front end's messages arrive on this loop, as in a kernel
+        front.ready()
         h = frame.status()
         loop = asyncio.get_running_loop()
         loop.call_later(0.02, front.reply, h.id, STATUS)  # as ipykernel would, while we await
