@@ -408,22 +408,28 @@ class CoCalcClient:
         """After a lost reply, find the copy CoCalc started for this request (API v1 only)."""
         if self.api != "v1":
             raise lost
+        # CoCalc's search returns unfinished copies (pending=True) or finished ones
+        # (pending=False), never both: ask for both, unfinished first, so that a copy finishing
+        # between the two searches is still seen by the second.
+        found: list[CopyStatus] = []
         try:
-            found = self.copy_path_status(
-                src_project_id=request["src_project_id"],
-                target_project_id=request["target_project_id"],
-                src_path=request["src_path"],
-                pending=False,
-                limit=100,
-            )
+            for pending in (True, False):
+                found += self.copy_path_status(  # type: ignore[operator]
+                    src_project_id=request["src_project_id"],
+                    target_project_id=request["target_project_id"],
+                    src_path=request["src_path"],
+                    pending=pending,
+                    limit=100,
+                )
         except CoCalcError as err:
             lost.message += f"; looking it up failed too ({type(err).__name__})"
             raise lost from None
         since = datetime.fromtimestamp(sent_at + self._clock_skew - 2.0, tz=timezone.utc)
         target = request["target_path"] or request["src_path"]
+        unique = {s.copy_path_id: s for s in reversed(found)}  # the finished record wins
         matches = [
             s
-            for s in found
+            for s in unique.values()
             if s.copy_path_id not in self._claimed
             and (s.target_path or s.source_path) == target
             and (s.time is None or s.time >= since)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -137,7 +138,9 @@ def test_html_504_on_a_copy_is_outcome_unknown_and_never_resent_blindly():
         with pytest.raises(OutcomeUnknown, match="no record"):
             client().copy_path_between_projects(SRC, "a", DST)
         sent = [c.request.url.rsplit("/", 1)[1] for c in rsps.calls]
-        assert sent == ["copy_path_between_projects", "copy_path_status"]
+        # one search for unfinished copies, one for finished ones (CoCalc's filter is either/or)
+        assert sent == ["copy_path_between_projects", "copy_path_status", "copy_path_status"]
+        assert [json.loads(c.request.body)["pending"] for c in rsps.calls[1:]] == [True, False]
 
 
 def test_a_lost_copy_reply_is_reconciled_through_copy_path_status():
@@ -165,7 +168,9 @@ def test_a_lost_copy_reply_is_reconciled_through_copy_path_status():
         assert [c.request.url.rsplit("/", 1)[1] for c in rsps.calls] == [
             "copy_path_between_projects",
             "copy_path_status",
+            "copy_path_status",
         ]
+        assert job.last_status is not None and job.last_status.copy_path_id == COPY
 
 
 def test_read_only_calls_retry_a_dropped_connection():
