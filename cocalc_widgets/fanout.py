@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._progress import Progress
 from .copyjob import CopyJob, CopyStatus
-from .errors import CoCalcConnectionError, CoCalcError, CoCalcTimeout, RateLimited, ServerError
+from .errors import (
+    CoCalcConnectionError,
+    CoCalcError,
+    CoCalcTimeout,
+    OutcomeUnknown,
+    RateLimited,
+    ServerError,
+)
 
 if TYPE_CHECKING:
     from .client import CoCalcClient
@@ -38,9 +45,12 @@ class CopyResult:
 
     @property
     def state(self) -> str:
-        """``done``, ``failed``, ``running``, ``pending``, ``scheduled`` or ``not started``."""
+        """``done``, ``failed``, ``running``, ``pending``, ``scheduled``, ``not started`` or
+        ``unknown`` (the reply to the copy request was lost: it may or may not have run)."""
         if self.error is not None and (self.status is None or not self.status.done):
-            return "not started" if self.job is None else "unknown"
+            # A lost reply to the copy request: the copy may have run, so it is not "not started".
+            started = self.job is not None or isinstance(self.error, OutcomeUnknown)
+            return "unknown" if started else "not started"
         return self.status.state if self.status else "pending"
 
     @property
