@@ -34,7 +34,7 @@ import traitlets
 from ._commands import CommandHandle
 from .errors import BadInput, CoCalcError, CommandTimeout, FrameNotReady
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame", "kiosk_url"]
 
 DEFAULT_HOST = "https://cocalc.com"
 DEFAULT_TIMEOUT = 30.0
