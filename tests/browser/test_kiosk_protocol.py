@@ -105,6 +105,7 @@ def test_every_action_and_error(kiosk_emulator, fake_https_sites, page, screensh
     assert content.get_attribute("data-kind") == "text"
     assert content.get_attribute("data-path") == "notes.txt"
     assert content.locator("pre").inner_text() == "first line\nsecond <b>line</b>\n"
+    assert content.inner_text().strip() == "first line\nsecond <b>line</b>"  # nothing else shown
     order = [m["data"].get("status") or m["data"]["source"] for m in received(page)[-3:]]
     assert order == ["ack", "cocalc-project-log", "done"]
     (log,) = project_log(page)

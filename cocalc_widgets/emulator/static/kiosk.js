@@ -58,7 +58,7 @@ function el(tag, props = {}, ...children) {
 }
 
 function show(kind, project_id, path, ...nodes) {
-  content.replaceChildren(...nodes);
+  content.replaceChildren(...nodes.filter((n) => n != null));
   content.dataset.kind = kind;
   if (path == null) {
     delete content.dataset.path;
