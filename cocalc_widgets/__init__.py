@@ -6,6 +6,7 @@
 - ``cocalc_widgets.emulator``: a local CoCalc stand-in for offline use and tests.
 """
 
+from ._commands import CommandHandle
 from ._version import __version__
 from .client import AuthToken, CoCalcClient, ExecResult, Pong
 from .copyjob import CopyJob, CopyStatus
@@ -18,6 +19,7 @@ from .errors import (
     CommandError,
     CommandTimeout,
     CopyFailed,
+    FrameNotReady,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
@@ -25,7 +27,7 @@ from .errors import (
     ServerError,
 )
 from .fanout import CopyResult, CopyResults, copy_to_many, wait_all
-from .frame import CoCalcFrame
+from .frame import CoCalcFrame, kiosk_url
 
 __all__ = [
     "AuthToken",
@@ -37,6 +39,7 @@ __all__ = [
     "CoCalcFrame",
     "CoCalcTimeout",
     "CommandError",
+    "CommandHandle",
     "CommandTimeout",
     "CopyFailed",
     "CopyJob",
@@ -44,6 +47,7 @@ __all__ = [
     "CopyResults",
     "CopyStatus",
     "ExecResult",
+    "FrameNotReady",
     "NotFound",
     "OutcomeUnknown",
     "PermissionDenied",
@@ -52,6 +56,7 @@ __all__ = [
     "ServerError",
     "__version__",
     "copy_to_many",
+    "kiosk_url",
     "load_ipython_extension",
     "unload_ipython_extension",
     "wait_all",
