@@ -12,7 +12,13 @@ from urllib.parse import urlsplit
 
 from .errors import BadInput
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def short(value: object) -> str:
+    """``repr(value)``, cut to 60 characters, for error messages."""
+    return _short(value)
 
 
 def _short(value: object) -> str:
@@ -28,17 +34,21 @@ def project_id(value: object, name: str = "project_id") -> str:
 
 
 def path(value: object, name: str = "path") -> str:
-    """A path inside a project: a non-empty string relative to the project's home."""
+    """A path inside a project: a non-empty string relative to the project's home, with no
+    control characters and no empty, ``.`` or ``..`` parts (a trailing ``/`` names a folder)."""
     if not isinstance(value, str):
         raise BadInput(f"{name} must be a string, got {_short(value)}")
     if value.strip() == "":
         raise BadInput(f"{name} must not be empty")
-    if "\x00" in value:
-        raise BadInput(f"{name} must not contain NUL characters")
+    if _CONTROL_RE.search(value):
+        raise BadInput(f"{name} must not contain control characters, got {_short(value)}")
     if value.startswith("/"):
         raise BadInput(f"{name} must be relative to the project's home, got {_short(value)}")
-    if ".." in value.replace("\\", "/").split("/"):
-        raise BadInput(f"{name} must stay inside the project (no '..'), got {_short(value)}")
+    parts = value.split("/")
+    if parts[-1] == "":
+        parts = parts[:-1]
+    if any(p in ("", ".", "..") for p in parts):
+        raise BadInput(f"{name} must not have empty, '.' or '..' parts, got {_short(value)}")
     return value
 
 
@@ -127,6 +137,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def origin_of(url: str) -> str:
+    """The origin (``scheme://host[:port]``, lowercase) of a base URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
 def base_url(value: object, name: str = "host") -> str:
     """A CoCalc server's base URL: http(s)://host[:port][/base], without a trailing slash."""
     if not isinstance(value, str) or not value.strip():
@@ -135,8 +151,8 @@ def base_url(value: object, name: str = "host") -> str:
     if "://" not in url:
         url = "https://" + url
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise BadInput(f"{name} must be an http(s) URL, got {_short(value)}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise BadInput(f"{name} must be a plain base URL (no query, fragment or credentials)")
-    return url
+    return origin_of(url) + parts.path.rstrip("/")

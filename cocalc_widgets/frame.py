@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import itertools
 import re
 import threading
@@ -31,6 +30,7 @@ from urllib.parse import quote, urlsplit
 import anywidget
 import traitlets
 
+from . import _validate as check
 from ._commands import CommandHandle
 from .errors import BadInput, CoCalcError, CommandTimeout, FrameNotReady
 
@@ -51,33 +51,10 @@ def _esm_path() -> Path:
     return shipped if shipped.is_file() else here.parent / "js" / "frame.js"
 
 
-# -- validation -------------------------------------------------------------------------------
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _check_project_id(value: object, name: str = "project_id") -> str:
-    if not isinstance(value, str) or not _UUID_RE.match(value.strip().lower()):
-        raise BadInput(f"{name} must be a project UUID like '7c1b2e7a-...', got {_short(value)}")
-    return value.strip().lower()
-
-
-def _check_path(value: object, name: str = "path") -> str:
-    if not isinstance(value, str):
-        raise BadInput(f"{name} must be a string, got {_short(value)}")
-    if value == "":
-        raise BadInput(f"{name} must not be empty")
-    if _CONTROL_RE.search(value):
-        raise BadInput(f"{name} must not contain control characters, got {_short(value)}")
-    if value.startswith("/"):
-        raise BadInput(f"{name} must be relative to the project's home, got {_short(value)}")
-    parts = value.split("/")
-    if parts[-1] == "":  # a trailing slash names a folder
-        parts = parts[:-1]
-    if any(p in ("", ".", "..") for p in parts):
-        raise BadInput(f"{name} must not have empty, '.' or '..' parts, got {_short(value)}")
-    return value
+# -- validation (shared with the client) ------------------------------------------------------
+_short = check.short
+_check_project_id = check.project_id
+_check_path = check.path
 
 
 def _check_timeout(value: object, name: str = "timeout") -> float:
@@ -88,28 +65,12 @@ def _check_timeout(value: object, name: str = "timeout") -> float:
 
 def _split_host(host: object) -> tuple[str, str]:
     """``(base, origin)``: the base URL without trailing slash and the origin of a host."""
-    if not isinstance(host, str) or not host.strip():
-        raise BadInput(f"host must be a URL like 'https://cocalc.com', got {_short(host)}")
-    text = host.strip().rstrip("/")
-    if "://" not in text:
-        text = "https://" + text
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"host must be an http(s) URL, got {_short(host)}")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise BadInput(f"host must not have a query, fragment or user name, got {_short(host)}")
-    origin = f"{parts.scheme.lower()}://{parts.netloc.lower()}"
-    return origin + parts.path.rstrip("/"), origin
+    base = check.base_url(host)
+    return base, check.origin_of(base)
 
 
 def _is_loopback(origin: str) -> bool:
-    name = urlsplit(origin).hostname or ""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return check.is_loopback(urlsplit(origin).hostname or "")
 
 
 def kiosk_url(
