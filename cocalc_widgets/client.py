@@ -47,6 +47,7 @@ _V1_ONLY_HINT = {
     "read_text_file_from_project": "use project_exec(project_id, 'cat', args=[path]) instead",
     "user_auth": "current servers create auth tokens through an organization admin instead",
     "ping": "current servers have no ping endpoint",
+    "copy_path_status search": "API v2 looks up one copy by its copy_path_id",
 }
 
 
@@ -151,6 +152,7 @@ class CoCalcClient:
         self._api: str | None = None if api == "auto" else api
         self._lock = threading.Lock()
         self._claimed: set[str] = set()
+        self._v1_too: bool | None = None
         self._clock_skew = 0.0  # server clock minus ours, from the Date header
         self._transport = Transport(
             key,
@@ -230,15 +232,32 @@ class CoCalcClient:
                 "nor API v1 (/api/v1/ping): is this a CoCalc server?"
             )
 
-    def _version_for(self, endpoint: str) -> str:
+    def _version_for(self, endpoint: str, *, v1_only: bool = False) -> str:
+        """The API to use for ``endpoint``. With ``api="auto"``, a call that only API v1 has
+        goes to v1 when the server serves both (older self-hosted servers do)."""
         api = self._api or self.detect_api()
-        if api == "v2" and endpoint not in _V2_PATHS and endpoint in _V1_ONLY_HINT:
+        if api == "v2" and (v1_only or endpoint in _V1_ONLY_HINT):
+            if self._requested_api == "auto" and self._serves_v1():
+                return "v1"
+            hint = _V1_ONLY_HINT.get(endpoint, "API v2 has no such call")
             raise BadInput(
-                f"{endpoint} exists only in API v1, and this server speaks API v2: "
-                f"{_V1_ONLY_HINT[endpoint]}",
+                f"{endpoint} exists only in API v1, and this server speaks API v2: {hint}",
                 endpoint=endpoint,
             )
         return api
+
+    def _serves_v1(self) -> bool:
+        """Does the server (detected as v2) also answer API v1? Asked once."""
+        with self._lock:
+            if self._v1_too is None:
+                try:
+                    body = self._transport.post(
+                        f"{self.host}/api/v1/ping", {}, endpoint="ping", safe=True
+                    )
+                    self._v1_too = isinstance(body, dict) and body.get("event") == "pong"
+                except NotFound:
+                    self._v1_too = False
+            return self._v1_too
 
     def _post(
         self,
@@ -340,6 +359,9 @@ class CoCalcClient:
                 "scheduled copies run later: wait_until_done=True cannot be used with scheduled"
             )
         api = self._version_for("copy_path_between_projects")
+        v1_options = request["exclude"] is not None or request["scheduled"] is not None
+        if api == "v2" and v1_options and self._requested_api == "auto" and self._serves_v1():
+            api = "v1"  # a server that speaks both: use the API that has these options
         lacking = {
             "v1": {"bwlimit": bwlimit},
             "v2": {"exclude": request["exclude"], "scheduled": request["scheduled"]},
@@ -502,12 +524,8 @@ class CoCalcClient:
                 "copy_path_status needs a copy_path_id, or src_project_id and/or "
                 "target_project_id to search"
             )
-        if self._version_for("copy_path_status") == "v2":
-            raise BadInput(
-                "Searching copies (by project) needs API v1; API v2 looks up one copy_path_id",
-                endpoint="copy_path_status",
-            )
-        reply = self._post("copy_path_status", filters, api="v1")
+        api = self._version_for("copy_path_status search", v1_only=True)
+        reply = self._post("copy_path_status", filters, api=api)
         data = reply.get("data")
         items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
         return [CopyStatus.from_v1(d) for d in items if isinstance(d, dict)]

@@ -149,3 +149,26 @@ def test_dropped_connections_on_status_are_retried(emulator):
         finally:
             emulator.faults.drop_rate = 0.0
     assert len(emulator.ledger) == 1
+
+
+def test_auto_uses_v1_for_v1_only_calls_when_the_server_serves_both(emulator):
+    (emulator.project_path(emulator.pa) / "f").write_text("x")
+    with make_client(emulator) as client:
+        job = client.copy_path_between_projects(emulator.pa, "f", emulator.pb, exclude=["*.tmp"])
+        assert client.api == "v2" and job.wait(timeout=10).ok
+        assert [s.copy_path_id for s in client.copy_path_status(src_project_id=emulator.pa, pending=False)] == [job.copy_path_id]
+        assert len(client.user_auth(emulator.account_id)) == 24
+        assert emulator.request_count(api="v1", endpoint="ping") == 1  # asked once
+
+
+def test_v1_only_calls_on_a_v2_only_server_say_why(tmp_path):
+    with Emulator(data_dir=tmp_path / "d", api_versions=("v2",)) as emu:
+        a, b = emu.create_project("A"), emu.create_project("B")
+        with make_client(emu) as client:
+            with pytest.raises(BadInput, match="only in API v1"):
+                client.user_auth(emu.account_id)
+            with pytest.raises(BadInput, match="only in API v1"):
+                client.copy_path_status(src_project_id=a)
+            with pytest.raises(BadInput, match="exclude= is not supported by CoCalc's API v2"):
+                client.copy_path_between_projects(a, "f", b, exclude="x")
+            assert emu.request_count(endpoint="projects/copy-path") == 0

@@ -146,3 +146,23 @@ def test_unload_removes_the_magics(shell):
     assert shell.find_line_magic("cocalc_copy") is None
     shell.run_line_magic("load_ext", "cocalc_widgets")
     assert shell.find_line_magic("cocalc_copy") is not None
+
+
+def test_embed_returns_a_signed_in_frame_without_secrets(shell, emulator, monkeypatch):
+    from cocalc_widgets import CoCalcFrame
+
+    (emulator.project_path(emulator.pa) / "notes.txt").write_text("hi")
+    monkeypatch.setenv("COCALC_ACCOUNT_ID", emulator.account_id)
+    frame = shell.run_line_magic("cocalc_embed", '"Project A":notes.txt --height 300')
+    assert isinstance(frame, CoCalcFrame)
+    assert frame.url == f"{emulator.url}/projects/{emulator.pa}/files/notes.txt?fullscreen=kiosk&session="
+    assert frame.height == "300px" and frame._signin == "impersonate"
+    assert emulator.request_count(endpoint="user_auth") == 1  # a fresh token was fetched
+    state = repr(frame.get_state()) + repr(frame)
+    (token,) = emulator.state._tokens  # the one token the emulator issued
+    assert emulator.api_key not in state
+    assert token not in state
+    plain = shell.run_line_magic("cocalc_embed", f"{emulator.pa} --no-sign-in")
+    assert plain._signin == "none" and plain.path is None
+    with pytest.raises(UsageError):
+        shell.run_line_magic("cocalc_embed", f"{emulator.pa}:/etc/passwd")
