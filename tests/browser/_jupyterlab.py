@@ -99,19 +99,30 @@ class JupyterLab:
             self.proc.wait(timeout=5)
 
 
-def start_jupyterlab(base: Path, *, timeout: float = 60.0) -> JupyterLab:
-    """Start an isolated JupyterLab under ``base`` (notebooks go in ``base / "notebooks"``)."""
+def start_jupyterlab(
+    base: Path,
+    *,
+    timeout: float = 60.0,
+    server_config: str = "",
+    env: dict[str, str] | None = None,
+) -> JupyterLab:
+    """Start an isolated JupyterLab under ``base`` (notebooks go in ``base / "notebooks"``).
+
+    ``server_config`` is appended to its ``jupyter_server_config.py``; ``env`` is added to the
+    server's (and so its kernels') environment.
+    """
     dirs = {
         name: base / name
         for name in ("config", "runtime", "settings", "workspaces", "data", "ipython", "notebooks")
     }
     for d in dirs.values():
         d.mkdir(parents=True, exist_ok=True)
-    (dirs["config"] / "jupyter_server_config.py").write_text(_SERVER_CONFIG)
+    (dirs["config"] / "jupyter_server_config.py").write_text(_SERVER_CONFIG + server_config)
     for rel, value in _SETTINGS.items():
         path = dirs["settings"] / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
+    extra_env = dict(env or {})
     env = dict(os.environ)
     env.update(
         JUPYTER_CONFIG_DIR=str(dirs["config"]),
@@ -124,6 +135,7 @@ def start_jupyterlab(base: Path, *, timeout: float = 60.0) -> JupyterLab:
         PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])]),
     )
     env.pop("ANYWIDGET_HMR", None)
+    env.update(extra_env)
     port = free_port()
     token = secrets.token_hex(16)
     log_path = base / "jupyterlab.log"
