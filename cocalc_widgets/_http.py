@@ -123,9 +123,15 @@ def _classify_text(text: str) -> type[CoCalcError]:
         return AuthenticationError
     if "banned" in low:
         return RateLimited
-    if "unknown endpoint" in low or "does not exist" in low or "not found" in low:
+    if any(
+        w in low
+        for w in ("unknown endpoint", "does not exist", "not found", "enoent", "no such file")
+    ):
         return NotFound
-    if "unexpected argument" in low or "invalid parameters" in low or "must be defined" in low:
+    if any(
+        w in low
+        for w in ("unexpected argument", "invalid parameters", "must be defined", "illegal value")
+    ):
         return BadInput
     return CoCalcError
 

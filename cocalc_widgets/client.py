@@ -24,6 +24,8 @@ from .errors import (
     CopyFailed,
     NotFound,
     OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
 )
 
 __all__ = ["AuthToken", "CoCalcClient", "ExecResult", "Pong"]
@@ -386,7 +388,8 @@ class CoCalcClient:
         except OutcomeUnknown as lost:
             return self._reconcile(request, sent_at, lost)
         except CoCalcError as err:
-            if wait_until_done and type(err) is CoCalcError:
+            not_the_copy = (PermissionDenied, AuthenticationError, BadInput, RateLimited)
+            if wait_until_done and err.status == 200 and not isinstance(err, not_the_copy):
                 raise CopyFailed(
                     "The copy failed",
                     endpoint=err.endpoint,

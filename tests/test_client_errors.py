@@ -87,6 +87,8 @@ def no_key_anywhere(err: BaseException) -> None:
         ),
         (404, "<html>Not Found</html>", NotFound, "Not Found"),
         (401, {"error": "bad key"}, AuthenticationError, "bad key"),
+        (200, {"event": "error", "id": "1", "error": "ILLEGAL VALUE limit='5000' (must be in [0, 1000])"}, BadInput, "ILLEGAL VALUE"),
+        (200, {"event": "error", "id": "1", "error": "ENOENT: no such file or directory, open 'a'"}, NotFound, "ENOENT"),
     ],
 )
 def test_errors_are_typed_and_carry_the_server_text(status, body, cls, text):
