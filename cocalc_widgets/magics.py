@@ -101,7 +101,7 @@ class CoCalcMagics(Magics):
     wait_timeout = Float(
         0.0, help="Seconds %cocalc_copy waits for copies to finish (0: no limit)"
     ).tag(config=True)
-    max_in_flight = Int(16, help="Most HTTP requests sent at once by %cocalc_copy").tag(config=True)
+    max_in_flight = Int(64, help="Most HTTP requests sent at once by %cocalc_copy").tag(config=True)
     progress = Bool(True, help="Show a progress bar while waiting").tag(config=True)
     account_id = Unicode(
         None,
