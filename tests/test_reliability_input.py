@@ -30,14 +30,14 @@ NOT_UUID = st.one_of(
     st.integers(), st.none(), st.binary(max_size=16), st.just(uuid.uuid4()),  # a UUID object, not a str
     st.lists(UUID, max_size=2),
 ).filter(lambda v: not (isinstance(v, str) and _is_uuid(v)))
-SEGMENT = st.text(alphabet=string.ascii_letters + string.digits + " ._-äé", min_size=1, max_size=8).filter(lambda s: s != "..")
+SEGMENT = st.text(alphabet=string.ascii_letters + string.digits + " ._-äé", min_size=1, max_size=8).filter(lambda s: s not in (".", ".."))
 VALID_PATH = st.lists(SEGMENT, min_size=1, max_size=4).map("/".join).filter(lambda p: p.strip() != "")
 BAD_PATH = st.one_of(
     st.just(""), st.text(alphabet=" \t\n", min_size=1, max_size=3),
     VALID_PATH.map(lambda p: "/" + p),
     st.tuples(VALID_PATH, VALID_PATH).map(lambda t: f"{t[0]}/../{t[1]}"),
     VALID_PATH.map(lambda p: "../" + p), VALID_PATH.map(lambda p: p + "/.."),
-    VALID_PATH.map(lambda p: p.replace("/", "\\..\\", 1) if "/" in p else "..\\" + p),
+    VALID_PATH.map(lambda p: p + "/./x"), VALID_PATH.map(lambda p: p.replace("/", "//", 1) if "/" in p else p + "//x"),
     VALID_PATH.map(lambda p: p + "\x00x"),
     st.integers(), st.binary(max_size=8), st.lists(VALID_PATH, max_size=2),  # (None means: the default)
 )
