@@ -4,11 +4,12 @@ Stock Jupyter Server leaves Nagle's algorithm on for the websocket between the k
 browser, so a small kernel->browser message sent while an earlier one is still unacknowledged
 waits for the browser's delayed ACK (about 40 ms on Linux). Turn it off, either way:
 
-- as a server extension: ``jupyter lab --ServerApp.jpserver_extensions='{"cocalc_widgets.nodelay": True}'``
-  (or ``c.ServerApp.jpserver_extensions = {"cocalc_widgets.nodelay": True}`` in
-  ``jupyter_server_config.py``);
-- or as the connection class:
-  ``c.ServerApp.kernel_websocket_connection_class = "cocalc_widgets.nodelay.NoDelayKernelWebsocketConnection"``.
+- on the command line, as a server extension:
+  ``jupyter lab --ServerApp.jpserver_extensions="cocalc_widgets.nodelay=True"``;
+- in ``jupyter_server_config.py``:
+  ``c.ServerApp.jpserver_extensions = {"cocalc_widgets.nodelay": True}``, or
+  ``c.ServerApp.kernel_websocket_connection_class = NODELAY`` with
+  ``NODELAY = "cocalc_widgets.nodelay.NoDelayKernelWebsocketConnection"``.
 
 This module imports ``jupyter_server``; ``import cocalc_widgets`` does not import it.
 """
