@@ -107,6 +107,15 @@ for _ in range(N // 2):
     t0 = pc(); await echo.ping(); alone["echo_ms"].append((pc() - t0) * 1000)
 for _ in range(N // 2):
     t0 = pc(); await frame.status(); alone["frame_ms"].append((pc() - t0) * 1000)
+# Output in the same cell: each print is flushed by ipykernel a moment later, an extra
+# kernel->browser message that may overlap a command.
+alone["echo_print_ms"], alone["frame_print_ms"] = [], []
+for i in range(N // 10):
+    print(".", end="")
+    t0 = pc(); await echo.ping(); alone["echo_print_ms"].append((pc() - t0) * 1000)
+    print(".", end="")
+    t0 = pc(); await frame.status(); alone["frame_print_ms"].append((pc() - t0) * 1000)
+print()
 json.dump(alone, open("alone.json", "w"))
 print("ALONE", len(alone["echo_ms"]))
 """
@@ -207,7 +216,7 @@ def run_mode(mode: str, n: int, burst: int, browser: Any, work: Path) -> dict[st
         "mode": mode,
         "sequential": {"echo": echo, "frame": frame, "wall_s": seq_wall},
         "ratio_median": frame["median_ms"] / echo["median_ms"],
-        "back_to_back": {k.split("_")[0]: _stats(v) for k, v in alone.items()},
+        "back_to_back": {k.removesuffix("_ms"): _stats(v) for k, v in alone.items()},
         "burst": {
             **b,
             "echo_per_s": b["n"] / b["echo_s"],
@@ -247,9 +256,11 @@ def main(argv: list[str] | None = None) -> int:
             per_s = r["burst"][f"{kind}_per_s"]
             rows.append([r["mode"], f"{kind} (interleaved)", st["n"], st["median_ms"], st["p95_ms"], st["p99_ms"],
                          st["max_ms"], st["over_35ms"], per_s])
-        for kind in ("echo", "frame"):
+        for kind, label in [("echo", "echo (back to back)"), ("frame", "frame (back to back)"),
+                            ("echo_print", "echo, print before"),
+                            ("frame_print", "frame, print before")]:
             st = r["back_to_back"][kind]
-            rows.append([r["mode"], f"{kind} (back to back)", st["n"], st["median_ms"],
+            rows.append([r["mode"], label, st["n"], st["median_ms"],
                          st["p95_ms"], st["p99_ms"], st["max_ms"], st["over_35ms"], ""])
     print()
     print(table(["server", "kind", "n", "median ms", "p95 ms", "p99 ms", "max ms", ">35 ms",

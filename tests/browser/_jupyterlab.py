@@ -229,7 +229,7 @@ class LabNotebook:
                 now = self.prompt(i)
                 if now == "*" or (now != before and now.isdigit()):
                     break
-                time.sleep(0.05)
+                self._pause()
             else:
                 if attempt < 2:
                     continue  # the first keypress is sometimes swallowed while the page settles
@@ -240,8 +240,14 @@ class LabNotebook:
             now = self.prompt(i)
             if now.isdigit() and now != before:
                 return self.output(i)
-            time.sleep(0.05)
+            self._pause()
         raise AssertionError(f"cell {i} did not finish in {timeout} s; output: {self.output(i)}")
+
+    def _pause(self) -> None:
+        # Not time.sleep: Playwright's sync API runs route handlers (the context's request
+        # router) only while the test calls into it, so a sleeping poll would hold every
+        # routed request of the page (the kiosk page's file fetches) until the next poll.
+        self.page.wait_for_timeout(20)
 
     def save(self, timeout: float = 20.0) -> dict[str, Any]:
         """Save the notebook from the UI (File > Save Notebook); returns the saved file's JSON.
