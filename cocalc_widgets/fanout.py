@@ -192,6 +192,9 @@ def wait_all(
     return results
 
 
+_PAGE = 1000  # CoCalc's maximum ``limit`` for a copy_path_status search
+
+
 def _finished(result: CopyResult) -> bool:
     status = result.status
     return status is not None and status.done
@@ -206,18 +209,19 @@ def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolEx
             by_src.setdefault(r.job.request["src_project_id"], []).append(r)  # type: ignore[union-attr]
         singles = []
         for src, group in by_src.items():
-            try:
-                found = client.copy_path_status(src_project_id=src, pending=False, limit=1000)
+            try:  # the finished copies from this project, newest first
+                found = client.copy_path_status(src_project_id=src, pending=False, limit=_PAGE)
             except CoCalcError:
                 singles.extend(group)
                 continue
             seen = {s.copy_path_id: s for s in found}  # type: ignore[union-attr]
             for r in group:
                 status = seen.get(r.job.copy_path_id)  # type: ignore[union-attr]
-                if status is None:
-                    singles.append(r)
-                else:
+                if status is not None:
                     r.job._last = status  # type: ignore[union-attr]
+                elif len(found) >= _PAGE:  # a full page: ours may be further down, ask alone
+                    singles.append(r)
+                # else: not finished yet; asked again next round
 
     def one(result: CopyResult) -> None:
         try:

@@ -116,6 +116,7 @@ def test_200_copies_under_mixed_faults_end_done_once_or_reported(emu, api, error
     for i in range(200):
         outcomes[f"out/{i}.txt"] = copy_one(client, emu, f"out/{i}.txt")
     emu.faults.off()
+    assert emu.wait_idle(30)  # a copy whose reply was lost may still be running
     summary = check_outcomes(emu, outcomes)
     injected = Counter(f["kind"] for f in emu.faults.injected)
     assert injected["error"] > 50 and injected["drop"] > 20 and injected["rate_limit"] > 20, injected
@@ -134,6 +135,7 @@ def test_lost_replies_never_run_a_copy_twice(emu, api, n):
     emu.faults = Faults(seed=60 + (api == "v2"), **LOST_REPLIES)
     outcomes = {f"lost/{i}.txt": copy_one(client, emu, f"lost/{i}.txt") for i in range(n)}
     emu.faults.off()
+    assert emu.wait_idle(30)  # a copy whose reply was lost may still be running
     summary = check_outcomes(emu, outcomes)
     copy_requests = emu.request_count("copy_path_between_projects") + emu.request_count("projects/copy-path")
     assert copy_requests == n  # one request per copy, never re-sent
@@ -154,6 +156,7 @@ def test_fan_out_under_faults(emu, api):
     results = copy_to_many(client, emu.src, "f.txt", [(t, "fan/f.txt") for t in targets], max_in_flight=16)
     wait_all(client, results, timeout=30, progress=False)
     emu.faults.off()
+    assert emu.wait_idle(30)
     counts = ledger_counts(emu)
     assert max(counts.values(), default=0) <= 1
     states = Counter(r.state for r in results)
@@ -178,5 +181,6 @@ def test_1000_copies_under_all_faults(emu, api):
     emu.faults = Faults(seed=6000 + (api == "v2"), gateway_timeout_rate=0.05, **MIXED)
     outcomes = {f"big/{i}.txt": copy_one(client, emu, f"big/{i}.txt") for i in range(1000)}
     emu.faults.off()
+    assert emu.wait_idle(30)  # a copy whose reply was lost may still be running
     summary = check_outcomes(emu, outcomes)
     assert summary["done"] >= 600, summary

@@ -214,6 +214,10 @@ class Emulator:
         """Every API request received: ``{time, method, path, api, endpoint, fault, status}``."""
         return self.ctx.requests
 
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no copy is running (scheduled ones aside); ``False`` on timeout."""
+        return self.copies.wait_idle(timeout)
+
     def request_count(self, endpoint: str | None = None, api: str | None = None) -> int:
         """How many API requests (optionally for one endpoint / API version) arrived."""
         return sum(

@@ -165,8 +165,9 @@ class CopyManager:
                     written = rsync_copy(src, dst, src_root, dst_root, self._options(op))
             except (CopyError, PathError, UnknownProject, OSError) as err:
                 error = str(err)
-        op.error = error
-        op.finished_at = time.time()
+        finished = time.time()
+        # Into the ledger before the row says finished: a client that saw the copy finished
+        # must find it there.
         self.ledger.append({
             "copy_path_id": op.copy_path_id,
             "api": op.api,
@@ -175,15 +176,24 @@ class CopyManager:
             "target_project_id": op.target_project_id,
             "target_path": op.target_path,
             "started": iso(op.started_at),
-            "finished": iso(op.finished_at),
+            "finished": iso(finished),
             "error": error,
             "files": written,
         })
+        op.error = error
+        op.finished_at = finished
         op.done.set()
 
     def wait(self, op: CopyOp, timeout: float = WAIT_LIMIT_S) -> bool:
         """Wait until ``op`` finished; ``False`` on timeout."""
         return op.done.wait(timeout)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every copy that is not scheduled for later has finished."""
+        deadline = time.time() + timeout
+        with self._lock:
+            ops = [op for op in self.ops.values() if op.scheduled_at is None]
+        return all(op.done.wait(max(0.0, deadline - time.time())) for op in ops)
 
     def get(self, copy_path_id: str) -> CopyOp | None:
         with self._lock:
