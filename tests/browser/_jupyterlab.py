@@ -203,7 +203,7 @@ class LabNotebook:
         """Load the notebook and wait for its cells and an idle kernel."""
         self.page.goto(self.lab.notebook_url(self.name), timeout=timeout * 1000)
         self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=timeout * 1000)
-        self.page.locator(".jp-Notebook .jp-Cell .cm-content").first.wait_for(
+        self.page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.wait_for(
             timeout=timeout * 1000
         )
         self.page.get_by_text("| Idle").first.wait_for(timeout=timeout * 1000)
