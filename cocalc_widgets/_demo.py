@@ -124,6 +124,7 @@ def run_demo(args: argparse.Namespace) -> int:
         f"--port={lab_port}",
         f"--ServerApp.root_dir={work / 'notebooks'}",
         f"--IdentityProvider.token={token}",
+        "--ServerApp.jpserver_extensions=cocalc_widgets.nodelay=True",  # no 40 ms Nagle stalls
         "--ServerApp.port_retries=0",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
