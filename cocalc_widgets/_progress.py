@@ -60,13 +60,14 @@ class Progress:
         self._refresh(state)
 
     def close(self, state: str | None) -> None:
-        """Final update; the bar stays visible with the outcome."""
+        """Final update; the bar stays visible with the outcome (green, red, or amber if the
+        wait ended before the copies did)."""
         if self._widget is not None and not self._closed:
-            if self.total is not None:
-                self.done = self.total if state in ("done", "failed") else self.done
+            if self.total is not None and state in ("done", "failed"):
+                self.done = self.total
             self._refresh(state)
-            ok = state in ("done", None) or (state and state.startswith("done"))
-            self._bar.bar_style = "success" if ok else "danger"
+            style = {"done": "success", "failed": "danger"}.get(state or "", "warning")
+            self._bar.bar_style = style
         self._closed = True
 
     def _show(self) -> None:

@@ -1,0 +1,35 @@
+"""The progress bar of long waits: shown in notebooks (or when asked), never in plain scripts."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+from cocalc_widgets._progress import Progress, _NoProgress
+
+
+def test_plain_scripts_get_no_bar():
+    assert isinstance(Progress.maybe(None, "copy"), _NoProgress)
+    assert isinstance(Progress.maybe(False, "copy"), _NoProgress)
+
+
+def test_notebooks_get_a_bar_after_the_delay():
+    with mock.patch("cocalc_widgets._progress.in_notebook", return_value=True), \
+            mock.patch("IPython.display.display") as show:
+        bar = Progress.maybe(None, "copying", total=4, delay=0.05)
+        bar.update("waiting", done=1)
+        show.assert_not_called()  # a quick wait shows nothing
+        bar.start -= 1.0
+        bar.update("waiting", done=2)
+        show.assert_called_once()
+        assert bar._bar.value == 2 and "2/4" in bar._text.value
+        bar.close("done")
+        assert bar._bar.bar_style == "success" and "4/4 done" in bar._text.value
+
+
+def test_the_final_colour_says_the_outcome():
+    for state, style in (("done", "success"), ("failed", "danger"), ("running", "warning")):
+        with mock.patch("IPython.display.display"):
+            bar = Progress.maybe(True, "copy", delay=0)
+            bar.update("running")
+            bar.close(state)
+        assert bar._bar.bar_style == style
