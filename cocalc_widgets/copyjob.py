@@ -182,6 +182,8 @@ class CopyJob:
         #: What was asked for (project ids, paths, options).
         self.request = dict(request)
         self.created = time.monotonic()
+        #: When the copy was requested (wall clock, this machine's).
+        self.requested_at = time.time()
         self._last = last
         #: Status requests this job has sent.
         self.polls = 0

@@ -215,13 +215,19 @@ def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolEx
                 singles.extend(group)
                 continue
             seen = {s.copy_path_id: s for s in found}  # type: ignore[union-attr]
+            # The page is newest first: a copy of ours that is not in it has not finished,
+            # unless the page is full and ends with copies newer than ours.
+            times = [s.time.timestamp() for s in found if s.time is not None]  # type: ignore[union-attr]
+            horizon = None
+            if len(found) >= _PAGE:
+                horizon = min(times) if times else float("inf")
             for r in group:
-                status = seen.get(r.job.copy_path_id)  # type: ignore[union-attr]
+                job = r.job
+                status = seen.get(job.copy_path_id)  # type: ignore[union-attr]
                 if status is not None:
-                    r.job._last = status  # type: ignore[union-attr]
-                elif len(found) >= _PAGE:  # a full page: ours may be further down, ask alone
-                    singles.append(r)
-                # else: not finished yet; asked again next round
+                    job._last = status  # type: ignore[union-attr]
+                elif horizon is not None and horizon > job.requested_at + client._clock_skew - 5:  # type: ignore[union-attr]
+                    singles.append(r)  # it may be further down the list: ask for it alone
 
     def one(result: CopyResult) -> None:
         try:

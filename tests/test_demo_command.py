@@ -1,4 +1,4 @@
-"""`cocalc-widgets demo`: starts the emulator and JupyterLab, prints the URL; SIGTERM stops both."""
+"""README's demo command (`python3 -m cocalc_widgets demo`): starts the emulator and JupyterLab, prints the URL; SIGTERM stops both."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _port_open(port: int) -> bool:
 
 def test_demo_starts_both_servers_and_stops_both(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cocalc_widgets.cli", "demo", "--workdir", str(tmp_path)],
+        [sys.executable, "-m", "cocalc_widgets", "demo", "--workdir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     lines: list[str] = []

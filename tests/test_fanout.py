@@ -1,0 +1,71 @@
+"""Watching many copies: one search per round on API v1, and no copy lost when that search
+comes back as a full page (a project with a long copy history)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+from cocalc_widgets import CopyJob, CopyStatus
+from cocalc_widgets.fanout import CopyResult, CopyResults, _poll_round
+
+SRC = "8e3c6a6e-1d4b-4a5a-9d0c-0f3a2b1c4d5e"
+
+
+class FakeClient:
+    api = "v1"
+    _clock_skew = 0.0
+
+    def __init__(self, page: list[CopyStatus]) -> None:
+        self.page = page
+        self.searches = 0
+        self.singles: list[str] = []
+
+    def copy_path_status(self, **filters):
+        self.searches += 1
+        return self.page
+
+    def _copy_status_for(self, copy_path_id, request):
+        self.singles.append(copy_path_id)
+        return CopyStatus(copy_path_id=copy_path_id)
+
+
+def results_for(client, n=3):
+    return CopyResults(
+        CopyResult(str(uuid.uuid4()), None, job=CopyJob(client, str(uuid.uuid4()), {"src_project_id": SRC}))
+        for _ in range(n)
+    )
+
+
+def old_rows(n, when):
+    stamp = datetime.fromtimestamp(when, tz=timezone.utc)
+    return [CopyStatus(copy_path_id=str(uuid.uuid4()), time=stamp, finished=stamp) for _ in range(n)]
+
+
+def test_one_search_per_round_and_finished_copies_are_picked_up():
+    client = FakeClient([])
+    results = results_for(client)
+    now = datetime.now(timezone.utc)
+    client.page = [CopyStatus(copy_path_id=results[0].job.copy_path_id, time=now, finished=now)]
+    with ThreadPoolExecutor(4) as pool:
+        _poll_round(client, list(results), pool)
+    assert client.searches == 1 and client.singles == []
+    assert [r.status.done if r.status else False for r in results] == [True, False, False]
+
+
+def test_a_full_page_of_older_copies_means_ours_are_unfinished():
+    client = FakeClient(old_rows(1000, time.time() - 3600))
+    results = results_for(client)
+    with ThreadPoolExecutor(4) as pool:
+        _poll_round(client, list(results), pool)
+    assert client.singles == []  # ours would be on the page if they had finished
+
+
+def test_a_full_page_of_newer_copies_means_ours_are_asked_for_alone():
+    client = FakeClient(old_rows(1000, time.time() + 60))
+    results = results_for(client)
+    with ThreadPoolExecutor(4) as pool:
+        _poll_round(client, list(results), pool)
+    assert sorted(client.singles) == sorted(r.job.copy_path_id for r in results)
