@@ -163,10 +163,16 @@ def wait_all(
 ) -> CopyResults:
     """Poll every started copy until all are finished (or ``timeout`` seconds pass).
 
-    On API v1 one search request per source project covers all of its copies; otherwise the
-    copies are polled in parallel, ``max_in_flight`` at a time. Failures stay in the results.
+    On API v1 one search request per source project covers all of its copies. Otherwise
+    (API v2 looks up one copy per request) the few oldest copies are polled as probes until one
+    of them has finished, and then every copy is polled, ``max_in_flight`` at a time; a full
+    round also comes at least every half of the time waited, so a slow probe delays nobody for
+    long. Failures stay in the results.
     """
     start = time.monotonic()
+    last_full = start
+    searching = client.api == "v1"
+    probing = not searching
     bar = Progress.maybe(progress, label, total=len(results), delay=0.5)
 
     def pending() -> list[CopyResult]:
@@ -184,7 +190,14 @@ def wait_all(
                 if timeout is not None:
                     pause = min(pause, max(0.0, timeout - elapsed))
                 time.sleep(pause)
-                _poll_round(client, todo, pool)
+                now = time.monotonic()
+                if probing and now - last_full < max(_FULL_ROUND_MIN, 0.5 * (now - start)):
+                    batch = todo[:_PROBES]  # the oldest copies: the first to finish
+                else:
+                    batch, last_full = todo, now
+                _poll_round(client, batch, pool)
+                if probing and any(_finished(r) for r in batch):
+                    probing = False  # copies are finishing: poll them all from now on
                 todo = pending()
     finally:
         failed = any(r.state in ("failed", "not started", "unknown") for r in results)
@@ -193,6 +206,8 @@ def wait_all(
 
 
 _PAGE = 1000  # CoCalc's maximum ``limit`` for a copy_path_status search
+_PROBES = 4  # copies polled while none has finished (API v2)
+_FULL_ROUND_MIN = 2.0  # seconds: while probing, every copy is still polled at least this often
 
 
 def _finished(result: CopyResult) -> bool:

@@ -69,3 +69,37 @@ def test_a_full_page_of_newer_copies_means_ours_are_asked_for_alone():
     with ThreadPoolExecutor(4) as pool:
         _poll_round(client, list(results), pool)
     assert sorted(client.singles) == sorted(r.job.copy_path_id for r in results)
+
+
+class FakeV2:
+    """API v2 (no search): copies that all finish ``duration`` seconds from now."""
+
+    api = "v2"
+    _clock_skew = 0.0
+
+    def __init__(self, duration: float) -> None:
+        from cocalc_widgets.copyjob import poll_delays
+
+        self.poll_schedule = poll_delays()
+        self.finish_at = time.monotonic() + duration
+        self.calls: list[float] = []
+
+    def _copy_status_for(self, copy_path_id, request):
+        now = time.monotonic()
+        self.calls.append(now)
+        stamp = datetime.now(timezone.utc)
+        return CopyStatus(copy_path_id=copy_path_id, started=stamp, finished=stamp if now >= self.finish_at else None)
+
+
+def test_v2_probes_the_oldest_copies_until_one_finishes_then_polls_all():
+    from cocalc_widgets.fanout import wait_all
+
+    client = FakeV2(0.6)
+    results = results_for(client, n=40)
+    start = time.monotonic()
+    wait_all(client, results, progress=False)
+    assert all(r.ok for r in results)
+    assert time.monotonic() - start < 0.6 + 0.5  # seen soon after they finished
+    early = [t for t in client.calls if t < client.finish_at]
+    assert len(early) <= 4 * 8  # only the probes while nothing had finished (not 40 per round)
+    assert len(client.calls) < 40 * 2 + len(early)
