@@ -18,44 +18,116 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``cocalc-widgets emulator`` (also ``python -m cocalc_widgets.emulator``)."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    parser.add_argument("--data", metavar="DIR", default=None,
-                        help="folder with one sub-folder per project UUID (default: a temp dir)")
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        default=None,
+        help="folder with one sub-folder per project UUID (default: a temp dir)",
+    )
     parser.add_argument("--api-key", default=None, help="API key to accept (default: generated)")
     parser.add_argument("--account-id", default=None, help="account id (default: generated)")
     parser.add_argument("--password", default=None, help="account password (default: generated)")
-    parser.add_argument("--iframe-comm-hosts", default="", metavar="LIST",
-                        help="CoCalc's iframe_comm_hosts site setting (https origins allowed)")
-    parser.add_argument("--dev-http-origins", default="", metavar="LIST",
-                        help="development only: http:// origins the kiosk pages also answer")
-    parser.add_argument("--copy-delay", type=float, default=0.0, metavar="S",
-                        help="every copy takes at least S seconds")
-    parser.add_argument("--allow-exec", action="store_true",
-                        help="enable project_exec (runs commands in project folders)")
-    parser.add_argument("--latency", type=float, default=0.0, metavar="S",
-                        help="fault: seconds added to every API request")
-    parser.add_argument("--fail-rate", type=float, default=0.0, metavar="F",
-                        help="fault: share of API requests answered with a 5xx page")
-    parser.add_argument("--drop-rate", type=float, default=0.0, metavar="F",
-                        help="fault: share of API requests whose connection is dropped")
-    parser.add_argument("--gateway-timeout-rate", type=float, default=0.0, metavar="F",
-                        help="fault: share of API requests answered with an HTML 504 page")
-    parser.add_argument("--rate-limit-rate", type=float, default=0.0, metavar="F",
-                        help="fault: share of API requests answered with 429")
-    parser.add_argument("--retry-after", type=float, default=1.0, metavar="S",
-                        help="Retry-After of the 429 answers (default 1)")
+    parser.add_argument(
+        "--iframe-comm-hosts",
+        default="",
+        metavar="LIST",
+        help="CoCalc's iframe_comm_hosts site setting (https origins allowed)",
+    )
+    parser.add_argument(
+        "--dev-http-origins",
+        default="",
+        metavar="LIST",
+        help="development only: http:// origins the kiosk pages also answer",
+    )
+    parser.add_argument(
+        "--copy-delay",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="every copy takes at least S seconds",
+    )
+    parser.add_argument(
+        "--allow-exec",
+        action="store_true",
+        help="enable project_exec (runs commands in project folders)",
+    )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="fault: seconds added to every API request",
+    )
+    parser.add_argument(
+        "--fail-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fault: share of API requests answered with a 5xx page",
+    )
+    parser.add_argument(
+        "--drop-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fault: share of API requests whose connection is dropped",
+    )
+    parser.add_argument(
+        "--gateway-timeout-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fault: share of API requests answered with an HTML 504 page",
+    )
+    parser.add_argument(
+        "--rate-limit-rate",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="fault: share of API requests answered with 429",
+    )
+    parser.add_argument(
+        "--retry-after",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="Retry-After of the 429 answers (default 1)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault generator")
-    parser.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
-                        help="larger request bodies get HTTP 413 (default 16 MiB)")
-    parser.add_argument("--api-versions", default="v1,v2", metavar="LIST",
-                        help="APIs to serve: v1,v2 (default), v2 (like cocalc.com) or v1")
-    parser.add_argument("--samesite-remember-me", choices=["lax", "strict", "none"],
-                        default="lax", help="SameSite of the sign-in cookie (CoCalc's setting)")
-    parser.add_argument("--kiosk-startup-delay", type=float, default=0.1, metavar="S",
-                        help="seconds a kiosk page takes before it answers (default 0.1)")
-    parser.add_argument("--no-sign-in", action="store_true",
-                        help="kiosk pages do not require an auth token")
-    parser.add_argument("--demo", action="store_true",
-                        help="create demo projects (Instructor, Student 1..5) unless they exist")
+    parser.add_argument(
+        "--max-body",
+        type=int,
+        default=16 * 1024 * 1024,
+        metavar="BYTES",
+        help="larger request bodies get HTTP 413 (default 16 MiB)",
+    )
+    parser.add_argument(
+        "--api-versions",
+        default="v1,v2",
+        metavar="LIST",
+        help="APIs to serve: v1,v2 (default), v2 (like cocalc.com) or v1",
+    )
+    parser.add_argument(
+        "--samesite-remember-me",
+        choices=["lax", "strict", "none"],
+        default="lax",
+        help="SameSite of the sign-in cookie (CoCalc's setting)",
+    )
+    parser.add_argument(
+        "--kiosk-startup-delay",
+        type=float,
+        default=0.1,
+        metavar="S",
+        help="seconds a kiosk page takes before it answers (default 0.1)",
+    )
+    parser.add_argument(
+        "--no-sign-in", action="store_true", help="kiosk pages do not require an auth token"
+    )
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="create demo projects (Instructor, Student 1..5) unless they exist",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
 
 
@@ -64,18 +136,32 @@ def run_emulator(args: argparse.Namespace) -> int:
     from .emulator import Emulator, Faults
 
     faults = Faults(
-        latency=args.latency, fail_rate=args.fail_rate, drop_rate=args.drop_rate,
-        gateway_timeout_rate=args.gateway_timeout_rate, rate_limit_rate=args.rate_limit_rate,
-        retry_after=args.retry_after, seed=args.seed,
+        latency=args.latency,
+        fail_rate=args.fail_rate,
+        drop_rate=args.drop_rate,
+        gateway_timeout_rate=args.gateway_timeout_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        retry_after=args.retry_after,
+        seed=args.seed,
     )
     versions = [v.strip() for v in args.api_versions.split(",") if v.strip()]
     emu = Emulator(
-        data_dir=args.data, host=args.host, port=args.port, api_key=args.api_key,
-        account_id=args.account_id, password=args.password,
-        iframe_comm_hosts=args.iframe_comm_hosts, dev_http_origins=args.dev_http_origins,
-        copy_delay=args.copy_delay, allow_exec=args.allow_exec, faults=faults,
-        max_body=args.max_body, require_sign_in=not args.no_sign_in, api_versions=versions,
-        quiet=not args.verbose, samesite_remember_me=args.samesite_remember_me,
+        data_dir=args.data,
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key,
+        account_id=args.account_id,
+        password=args.password,
+        iframe_comm_hosts=args.iframe_comm_hosts,
+        dev_http_origins=args.dev_http_origins,
+        copy_delay=args.copy_delay,
+        allow_exec=args.allow_exec,
+        faults=faults,
+        max_body=args.max_body,
+        require_sign_in=not args.no_sign_in,
+        api_versions=versions,
+        quiet=not args.verbose,
+        samesite_remember_me=args.samesite_remember_me,
         kiosk_startup_delay=args.kiosk_startup_delay,
     )
     demo = emu.seed_demo() if args.demo else {}
@@ -106,12 +192,19 @@ def run_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None],
-                             Callable[[argparse.Namespace], int], str]] = {
-    "emulator": (add_emulator_arguments, run_emulator,
-                 "run a local CoCalc emulator over real folders"),
-    "demo": (_demo.add_demo_arguments, _demo.run_demo,
-             "the emulator with demo projects, and JupyterLab on the demo notebooks"),
+SUBCOMMANDS: dict[
+    str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
+] = {
+    "emulator": (
+        add_emulator_arguments,
+        run_emulator,
+        "run a local CoCalc emulator over real folders",
+    ),
+    "demo": (
+        _demo.add_demo_arguments,
+        _demo.run_demo,
+        "the emulator with demo projects, and JupyterLab on the demo notebooks",
+    ),
 }
 
 

@@ -44,11 +44,22 @@ def _demo_notebook() -> str:
 
     cells = [
         {"cell_type": "markdown", "metadata": {}, "source": ["# Homework 1\n", "Fit a line."]},
-        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-         "source": ["import csv\n", "rows = list(csv.DictReader(open('data.csv')))\n", "rows"]},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": ["import csv\n", "rows = list(csv.DictReader(open('data.csv')))\n", "rows"],
+        },
     ]
-    nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3",
-          "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     return json.dumps(nb, indent=1)
 
 
@@ -91,10 +102,15 @@ class Emulator:
         self._port = port
         self.quiet = quiet
         self.state = EmulatorState(
-            self.data_dir, api_key=api_key, account_id=account_id, password=password,
-            iframe_comm_hosts=list(iframe_comm_hosts) if not isinstance(iframe_comm_hosts, str)
+            self.data_dir,
+            api_key=api_key,
+            account_id=account_id,
+            password=password,
+            iframe_comm_hosts=list(iframe_comm_hosts)
+            if not isinstance(iframe_comm_hosts, str)
             else iframe_comm_hosts,
-            dev_http_origins=list(dev_http_origins) if not isinstance(dev_http_origins, str)
+            dev_http_origins=list(dev_http_origins)
+            if not isinstance(dev_http_origins, str)
             else dev_http_origins,
             require_sign_in=require_sign_in,
             samesite_remember_me=samesite_remember_me,
@@ -105,8 +121,12 @@ class Emulator:
 
         self.copies: CopyManager = CopyManager(self.state, copy_delay=copy_delay)
         self.ctx: ApiContext = ApiContext(
-            self.state, self.copies, faults=Faults.from_value(faults), allow_exec=allow_exec,
-            api_versions=api_versions, max_body=max_body,
+            self.state,
+            self.copies,
+            faults=Faults.from_value(faults),
+            allow_exec=allow_exec,
+            api_versions=api_versions,
+            max_body=max_body,
         )
         self._server: ServerThread | None = None
 
@@ -221,16 +241,19 @@ class Emulator:
     def request_count(self, endpoint: str | None = None, api: str | None = None) -> int:
         """How many API requests (optionally for one endpoint / API version) arrived."""
         return sum(
-            1 for r in self.ctx.requests
+            1
+            for r in self.ctx.requests
             if (endpoint is None or r["endpoint"] == endpoint) and (api is None or r["api"] == api)
         )
 
     # -- projects ------------------------------------------------------------------------------
-    def create_project(self, title: str = "", project_id: str | None = None,
-                       description: str = "") -> str:
+    def create_project(
+        self, title: str = "", project_id: str | None = None, description: str = ""
+    ) -> str:
         """Create a project folder and return its id."""
-        return self.state.create_project(title=title, description=description,
-                                         project_id=project_id)
+        return self.state.create_project(
+            title=title, description=description, project_id=project_id
+        )
 
     def project_path(self, project_id: str) -> Path:
         """The folder of a project."""

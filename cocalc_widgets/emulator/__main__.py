@@ -9,8 +9,10 @@ from ..cli import add_emulator_arguments, run_emulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cocalc_widgets.emulator",
-                                     description="run a local CoCalc emulator over real folders")
+    parser = argparse.ArgumentParser(
+        prog="python -m cocalc_widgets.emulator",
+        description="run a local CoCalc emulator over real folders",
+    )
     add_emulator_arguments(parser)
     return run_emulator(parser.parse_args(argv))
 

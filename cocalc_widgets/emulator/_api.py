@@ -34,7 +34,9 @@ from ._state import EmulatorState
 
 log = logging.getLogger("cocalc_widgets.emulator")
 _REASONS = {
-    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Temporarily Unavailable"
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
 }
 
 
@@ -72,12 +74,18 @@ class ApiContext:
         for api in ("v1", "v2"):
             prefix = f"/api/{api}/"
             if path.startswith(prefix) or path == prefix.rstrip("/"):
-                return self._api(api, path[len(prefix):].strip("/"), request)
+                return self._api(api, path[len(prefix) :].strip("/"), request)
         return None
 
     def _api(self, api: str, endpoint: str, request: Request) -> Response:
-        record = {"time": time.time(), "method": request.method, "path": request.path,
-                  "api": api, "endpoint": endpoint, "fault": None}
+        record = {
+            "time": time.time(),
+            "method": request.method,
+            "path": request.path,
+            "api": api,
+            "endpoint": endpoint,
+            "fault": None,
+        }
         self.requests.append(record)
         self.faults.delay()
         fault = self.faults.decide(endpoint)
@@ -101,7 +109,8 @@ class ApiContext:
             return html_response(GATEWAY_TIMEOUT_HTML, 504)
         if fault.kind == "rate_limit":
             return json_response(
-                {"error": "Too many requests, please try again later."}, 429,
+                {"error": "Too many requests, please try again later."},
+                429,
                 headers={"Retry-After": self.faults.retry_after_header()},
             )
         status = int(self.faults.error_status or 503)
@@ -142,8 +151,9 @@ class ApiContext:
             return json_response({"event": "error", "id": mesg["id"], "error": str(err)})
         except Exception as err:  # never a traceback page
             log.exception("v1 %s failed", event)
-            return json_response({"event": "error", "id": mesg["id"],
-                                  "error": f"emulator internal error: {err!r}"})
+            return json_response(
+                {"event": "error", "id": mesg["id"], "error": f"emulator internal error: {err!r}"}
+            )
 
     # -- v2 ------------------------------------------------------------------------------------
     def _v2(self, endpoint: str, request: Request) -> Response:

@@ -43,51 +43,112 @@ class OpError(Exception):
 FIELDS: dict[str, dict[str, Any]] = {
     "ping": {"id": None},
     "copy_path_between_projects": {
-        "id": None, "src_project_id": REQUIRED, "src_path": REQUIRED,
-        "target_project_id": REQUIRED, "target_path": None, "overwrite_newer": False,
-        "delete_missing": False, "backup": False, "timeout": None, "wait_until_done": False,
-        "scheduled": None, "exclude": None,
+        "id": None,
+        "src_project_id": REQUIRED,
+        "src_path": REQUIRED,
+        "target_project_id": REQUIRED,
+        "target_path": None,
+        "overwrite_newer": False,
+        "delete_missing": False,
+        "backup": False,
+        "timeout": None,
+        "wait_until_done": False,
+        "scheduled": None,
+        "exclude": None,
     },
     "copy_path_status": {
-        "copy_path_id": None, "src_project_id": None, "target_project_id": None,
-        "src_path": None, "limit": 1000, "offset": None, "pending": True, "failed": False,
+        "copy_path_id": None,
+        "src_project_id": None,
+        "target_project_id": None,
+        "src_path": None,
+        "limit": 1000,
+        "offset": None,
+        "pending": True,
+        "failed": False,
     },
     "copy_path_delete": {"copy_path_id": None},
     "write_text_file_to_project": {
-        "id": None, "project_id": REQUIRED, "path": REQUIRED, "content": REQUIRED,
+        "id": None,
+        "project_id": REQUIRED,
+        "path": REQUIRED,
+        "content": REQUIRED,
     },
     "read_text_file_from_project": {"id": None, "project_id": REQUIRED, "path": REQUIRED},
     "create_project": {
-        "id": None, "title": "", "description": "", "image": None, "license": None,
-        "start": False, "noPool": False,
+        "id": None,
+        "title": "",
+        "description": "",
+        "image": None,
+        "license": None,
+        "start": False,
+        "noPool": False,
     },
     "user_auth": {"id": None, "account_id": REQUIRED, "password": REQUIRED},
     "query": {
-        "id": None, "query": REQUIRED, "changes": None, "multi_response": False, "options": None,
+        "id": None,
+        "query": REQUIRED,
+        "changes": None,
+        "multi_response": False,
+        "options": None,
     },
     "project_exec": {
-        "id": None, "project_id": REQUIRED, "path": "", "command": REQUIRED, "args": [],
-        "timeout": 10, "aggregate": None, "max_output": None, "bash": False,
+        "id": None,
+        "project_id": REQUIRED,
+        "path": "",
+        "command": REQUIRED,
+        "args": [],
+        "timeout": 10,
+        "aggregate": None,
+        "max_output": None,
+        "bash": False,
         "err_on_exit": True,
     },
 }
 
 # API endpoints of CoCalc v1 that the emulator does not implement: CoCalc answered a removed
 # handler with ``unknown message event type``.
-NOT_EMULATED = frozenset({
-    "user_search", "add_collaborator", "invite_collaborator", "remove_collaborator",
-    "invite_noncloud_collaborators", "create_account", "change_password",
-    "change_email_address", "copy_public_path_between_projects", "touch_project",
-    "disconnect_from_project", "log_client_error", "get_available_upgrades", "get_usernames",
-    "add_license_to_project", "remove_license_from_project", "create_support_ticket",
-    "get_support_tickets", "purchase_license", "get_syncdoc_history", "chatgpt",
-    "jupyter_execute", "jupyter_kernels",
-})
+NOT_EMULATED = frozenset(
+    {
+        "user_search",
+        "add_collaborator",
+        "invite_collaborator",
+        "remove_collaborator",
+        "invite_noncloud_collaborators",
+        "create_account",
+        "change_password",
+        "change_email_address",
+        "copy_public_path_between_projects",
+        "touch_project",
+        "disconnect_from_project",
+        "log_client_error",
+        "get_available_upgrades",
+        "get_usernames",
+        "add_license_to_project",
+        "remove_license_from_project",
+        "create_support_ticket",
+        "get_support_tickets",
+        "purchase_license",
+        "get_syncdoc_history",
+        "chatgpt",
+        "jupyter_execute",
+        "jupyter_kernels",
+    }
+)
 # Messages that exist in message.js but are not part of the HTTP API.
-NOT_API = frozenset({
-    "sign_in", "sign_out", "api_key", "error", "success", "heartbeat", "signed_in",
-    "version", "pong", "project_created",
-})
+NOT_API = frozenset(
+    {
+        "sign_in",
+        "sign_out",
+        "api_key",
+        "error",
+        "success",
+        "heartbeat",
+        "signed_in",
+        "version",
+        "pong",
+        "project_created",
+    }
+)
 
 
 def _trunc(text: str, limit: int = 1024) -> str:
@@ -202,11 +263,17 @@ def copy_path_between_projects(ctx: ApiContext, mesg: dict) -> dict:
     wait = js_loose_true(mesg.get("wait_until_done")) and scheduled_at is None
     try:
         op = ctx.copies.submit(
-            source_project_id=src, source_path=src_path, target_project_id=target,
-            target_path=target_path, overwrite_newer=_bool_field(mesg, "overwrite_newer"),
+            source_project_id=src,
+            source_path=src_path,
+            target_project_id=target,
+            target_path=target_path,
+            overwrite_newer=_bool_field(mesg, "overwrite_newer"),
             delete_missing=_bool_field(mesg, "delete_missing"),
-            backup=_bool_field(mesg, "backup"), exclude=exclude, timeout=timeout,
-            scheduled_at=scheduled_at, api="v1",
+            backup=_bool_field(mesg, "backup"),
+            exclude=exclude,
+            timeout=timeout,
+            scheduled_at=scheduled_at,
+            api="v1",
         )
     except (PathError, UnknownProject) as err:
         raise OpError(str(err)) from None
@@ -220,8 +287,10 @@ def copy_path_between_projects(ctx: ApiContext, mesg: dict) -> dict:
             raise OpError(op.error)
         return {"event": "success", "id": mesg["id"]}
     return {
-        "event": "copy_path_between_projects_response", "id": mesg["id"],
-        "copy_path_id": op.copy_path_id, "note": COPY_NOTE,
+        "event": "copy_path_between_projects_response",
+        "id": mesg["id"],
+        "copy_path_id": op.copy_path_id,
+        "note": COPY_NOTE,
     }
 
 
@@ -265,12 +334,19 @@ def copy_path_status(ctx: ApiContext, mesg: dict) -> dict:
     limit = _sanitize(mesg.get("limit"), 1000, 1000, "limit")
     src_path = mesg.get("src_path")
     ops = ctx.copies.search(
-        src_project_id=mesg.get("src_project_id"), target_project_id=mesg.get("target_project_id"),
-        src_path=None if src_path is None else js_str(src_path), pending=pending, failed=failed,
-        limit=limit, offset=offset,
+        src_project_id=mesg.get("src_project_id"),
+        target_project_id=mesg.get("target_project_id"),
+        src_path=None if src_path is None else js_str(src_path),
+        pending=pending,
+        failed=failed,
+        limit=limit,
+        offset=offset,
     )
-    return {"event": "copy_path_status_response", "id": mesg["id"],
-            "data": [op.to_v1() for op in ops]}
+    return {
+        "event": "copy_path_status_response",
+        "id": mesg["id"],
+        "data": [op.to_v1() for op in ops],
+    }
 
 
 def copy_path_delete(ctx: ApiContext, mesg: dict) -> dict:
@@ -285,8 +361,11 @@ def copy_path_delete(ctx: ApiContext, mesg: dict) -> dict:
     _require_read(ctx, op.source_project_id)
     if not ctx.copies.delete_scheduled(copy_path_id):
         raise OpError(f"Copy operation '{copy_path_id}' either does not exist or already finished")
-    return {"event": "copy_path_status_response", "id": mesg["id"],
-            "data": f"copy_path_id = '{copy_path_id}' deleted"}
+    return {
+        "event": "copy_path_status_response",
+        "id": mesg["id"],
+        "data": f"copy_path_id = '{copy_path_id}' deleted",
+    }
 
 
 def _no_access(ctx: ApiContext, project_id: object, kind: str) -> OpError:
@@ -309,9 +388,7 @@ def write_text_file_to_project(ctx: ApiContext, mesg: dict) -> dict:
     except PathError as err:
         raise OpError(str(err)) from None
     except IsADirectoryError:
-        raise OpError(
-            f"EISDIR: illegal operation on a directory, open '{mesg['path']}'"
-        ) from None
+        raise OpError(f"EISDIR: illegal operation on a directory, open '{mesg['path']}'") from None
     except OSError as err:
         raise OpError(f"{type(err).__name__}: {err.strerror or err}") from None
     return {"event": "file_written_to_project", "id": mesg["id"]}
@@ -349,8 +426,11 @@ def read_text_file_from_project(ctx: ApiContext, mesg: dict) -> dict:
             except OpError as err:
                 content.append({"project_id": pid, "path": p, "error": str(err)})
         return {"event": "text_file_read_from_project", "id": mesg["id"], "content": content}
-    return {"event": "text_file_read_from_project", "id": mesg["id"],
-            "content": _read_one(ctx, project_id, path)}
+    return {
+        "event": "text_file_read_from_project",
+        "id": mesg["id"],
+        "content": _read_one(ctx, project_id, path),
+    }
 
 
 def create_project(ctx: ApiContext, mesg: dict) -> dict:

@@ -48,15 +48,21 @@ def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise V2Error(f"Error: {err}") from None
     timeout = js_number(body["timeout"]) if body.get("timeout") is not None else None
     exclude = body.get("exclude")
-    if exclude is not None and not (isinstance(exclude, list)
-                                    and all(isinstance(p, str) for p in exclude)):
+    if exclude is not None and not (
+        isinstance(exclude, list) and all(isinstance(p, str) for p in exclude)
+    ):
         raise V2Error("Error: exclude must be an array of strings")
     wait = True if body.get("wait_until_done") is None else js_loose_true(body["wait_until_done"])
     try:
         op = ctx.copies.submit(
-            source_project_id=body["src_project_id"], source_path=path,
-            target_project_id=body["target_project_id"], target_path=target_path,
-            timeout=timeout, exclude=exclude, api="v2", **flags,
+            source_project_id=body["src_project_id"],
+            source_path=path,
+            target_project_id=body["target_project_id"],
+            target_path=target_path,
+            timeout=timeout,
+            exclude=exclude,
+            api="v2",
+            **flags,
         )
     except (PathError, UnknownProject) as err:
         raise V2Error(f"Error: {err}") from None
@@ -113,8 +119,12 @@ def write_text_file(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise V2Error("must specify a 'path'")
     if body.get("content") is None:
         raise V2Error("must include content of file")
-    mesg = {"id": "", "project_id": body["project_id"], "path": body["path"],
-            "content": body["content"]}
+    mesg = {
+        "id": "",
+        "project_id": body["project_id"],
+        "path": body["path"],
+        "content": body["content"],
+    }
     try:
         write_text_file_to_project(ctx, mesg)
     except OpError as err:

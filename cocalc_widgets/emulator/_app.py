@@ -78,9 +78,12 @@ class ServerThread:
         )
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.1}, daemon=True,
-                                       name=f"cocalc-emulator-{self.port}")
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
+            name=f"cocalc-emulator-{self.port}",
+        )
 
     def start(self) -> None:
         self.thread.start()

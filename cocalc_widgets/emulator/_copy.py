@@ -116,7 +116,9 @@ class CopyManager:
 
     def _options(self, op: CopyOp) -> RsyncOptions:
         return RsyncOptions(
-            update=not op.overwrite_newer, delete=op.delete_missing, backup=op.backup,
+            update=not op.overwrite_newer,
+            delete=op.delete_missing,
+            backup=op.backup,
             exclude=list(op.exclude or []),
         )
 
@@ -133,8 +135,9 @@ class CopyManager:
         with self._lock:
             op.seq = next(self._seq)
             self.ops[op.copy_path_id] = op
-        thread = threading.Thread(target=self._run, args=(op,), daemon=True,
-                                  name=f"copy-{op.copy_path_id[:8]}")
+        thread = threading.Thread(
+            target=self._run, args=(op,), daemon=True, name=f"copy-{op.copy_path_id[:8]}"
+        )
         self._threads.append(thread)
         thread.start()
         return op
@@ -168,18 +171,20 @@ class CopyManager:
         finished = time.time()
         # Into the ledger before the row says finished: a client that saw the copy finished
         # must find it there.
-        self.ledger.append({
-            "copy_path_id": op.copy_path_id,
-            "api": op.api,
-            "source_project_id": op.source_project_id,
-            "source_path": op.source_path,
-            "target_project_id": op.target_project_id,
-            "target_path": op.target_path,
-            "started": iso(op.started_at),
-            "finished": iso(finished),
-            "error": error,
-            "files": written,
-        })
+        self.ledger.append(
+            {
+                "copy_path_id": op.copy_path_id,
+                "api": op.api,
+                "source_project_id": op.source_project_id,
+                "source_path": op.source_path,
+                "target_project_id": op.target_project_id,
+                "target_path": op.target_path,
+                "started": iso(op.started_at),
+                "finished": iso(finished),
+                "error": error,
+                "files": written,
+            }
+        )
         op.error = error
         op.finished_at = finished
         op.done.set()
@@ -199,9 +204,17 @@ class CopyManager:
         with self._lock:
             return self.ops.get(copy_path_id)
 
-    def search(self, *, src_project_id: str | None = None, target_project_id: str | None = None,
-               src_path: str | None = None, pending: bool = True, failed: bool = False,
-               limit: int = 1000, offset: int = 0) -> list[CopyOp]:
+    def search(
+        self,
+        *,
+        src_project_id: str | None = None,
+        target_project_id: str | None = None,
+        src_path: str | None = None,
+        pending: bool = True,
+        failed: bool = False,
+        limit: int = 1000,
+        offset: int = 0,
+    ) -> list[CopyOp]:
         """``copy_path_status`` search: newest first (CoCalc: ``ORDER BY time DESC``)."""
         with self._lock:
             rows = list(self.ops.values())
@@ -219,7 +232,7 @@ class CopyManager:
                 continue
             out.append(op)
         out.sort(key=lambda o: (o.created, o.seq), reverse=True)
-        return out[offset: offset + limit]
+        return out[offset : offset + limit]
 
     def delete_scheduled(self, copy_path_id: str) -> bool:
         """Delete a scheduled, unfinished operation; ``False`` if there is none."""

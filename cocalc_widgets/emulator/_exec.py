@@ -40,12 +40,21 @@ def run_exec(ctx: ApiContext, mesg: dict) -> dict:
     max_output = js_number(mesg.get("max_output")) if mesg.get("max_output") is not None else None
     err_on_exit = mesg.get("err_on_exit") not in (False, "false", "False", 0, "0")
     argv = ["bash", "-c", command] if bash or not args else [command, *args]
-    env = {**os.environ, "HOME": str(ctx.state.project_dir(project_id)),
-           "COCALC_PROJECT_ID": project_id}
+    env = {
+        **os.environ,
+        "HOME": str(ctx.state.project_dir(project_id)),
+        "COCALC_PROJECT_ID": project_id,
+    }
     shown = " ".join(args)
     try:
-        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True,
-                              timeout=timeout if timeout > 0 else None, check=False)
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            timeout=timeout if timeout > 0 else None,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise OpError(
             f"Error executing command '{command}' with args '{shown}' -- killed command "

@@ -99,8 +99,11 @@ class Faults:
     @property
     def active(self) -> bool:
         return bool(
-            self.latency or self.fail_rate or self.drop_rate
-            or self.gateway_timeout_rate or self.rate_limit_rate
+            self.latency
+            or self.fail_rate
+            or self.drop_rate
+            or self.gateway_timeout_rate
+            or self.rate_limit_rate
         )
 
     def delay(self) -> None:

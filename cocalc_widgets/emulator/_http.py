@@ -104,11 +104,15 @@ def read_body(request: Request, max_body: int) -> dict | list | object:
     length = request.content_length
     if length is not None and length > max_body:
         _drain(request, length)
-        raise HttpError(413, response=html_response(
-            "<html><head><title>413 Request Entity Too Large</title></head><body><center><h1>"
-            "413 Request Entity Too Large</h1></center><hr><center>nginx</center></body></html>",
+        raise HttpError(
             413,
-        ))
+            response=html_response(
+                "<html><head><title>413 Request Entity Too Large</title></head><body>"
+                "<center><h1>413 Request Entity Too Large</h1></center><hr>"
+                "<center>nginx</center></body></html>",
+                413,
+            ),
+        )
     request.max_content_length = max_body
     try:
         raw = request.get_data(cache=True)

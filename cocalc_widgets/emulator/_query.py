@@ -16,8 +16,17 @@ if TYPE_CHECKING:
     from ._api import ApiContext
     from ._state import Project
 
-PROJECT_FIELDS = ("project_id", "title", "description", "created", "last_edited", "state",
-                  "users", "deleted", "hidden")
+PROJECT_FIELDS = (
+    "project_id",
+    "title",
+    "description",
+    "created",
+    "last_edited",
+    "state",
+    "users",
+    "deleted",
+    "hidden",
+)
 SETTABLE = ("title", "description")
 ACCOUNT_FIELDS = ("account_id", "first_name", "last_name", "email_address", "created")
 

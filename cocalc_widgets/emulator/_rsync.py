@@ -117,20 +117,26 @@ def _inside(path: str | Path, root: Path) -> bool:
     return path == root_s or path.startswith(root_s.rstrip("/") + "/")
 
 
-def _check_link(src_entry: Path, link: str, dst_entry: Path, src_root: Path, dst_root: Path,
-                rel: str) -> None:
+def _check_link(
+    src_entry: Path, link: str, dst_entry: Path, src_root: Path, dst_root: Path, rel: str
+) -> None:
     if os.path.isabs(link):
         raise PathError(f"symlink '{rel}' points to an absolute path; refusing to copy it")
     here = os.path.normpath(os.path.join(os.path.dirname(src_entry), link))
     real = os.path.realpath(src_entry)
     there = os.path.normpath(os.path.join(os.path.dirname(dst_entry), link))
-    if not (_inside(here, src_root) and _inside(real, src_root) and _inside(there, dst_root)
-            and _inside(os.path.realpath(there), dst_root)):
+    if not (
+        _inside(here, src_root)
+        and _inside(real, src_root)
+        and _inside(there, dst_root)
+        and _inside(os.path.realpath(there), dst_root)
+    ):
         raise PathError(f"symlink '{rel}' points outside the project; refusing to copy it")
 
 
-def _scan(src: Path, dst: Path, src_root: Path, dst_root: Path,
-          rules: list[ExcludeRule]) -> list[_Entry]:
+def _scan(
+    src: Path, dst: Path, src_root: Path, dst_root: Path, rules: list[ExcludeRule]
+) -> list[_Entry]:
     """The file list (pre-order), excludes applied, symlinks checked; touches nothing."""
     entries: list[_Entry] = []
     skip = os.path.realpath(dst)
@@ -230,8 +236,7 @@ def check_copy(src: Path, dst: Path, src_root: Path, dst_root: Path, opts: Rsync
         _scan(src, dst, src_root, dst_root, [ExcludeRule(p) for p in opts.exclude])
 
 
-def rsync_copy(src: Path, dst: Path, src_root: Path, dst_root: Path,
-               opts: RsyncOptions) -> int:
+def rsync_copy(src: Path, dst: Path, src_root: Path, dst_root: Path, opts: RsyncOptions) -> int:
     """Copy ``src`` to ``dst`` (both already resolved inside their project roots).
 
     Returns the number of files, links and folders written. Raises :class:`CopyError` (the
@@ -278,8 +283,9 @@ def rsync_copy(src: Path, dst: Path, src_root: Path, dst_root: Path,
     return written
 
 
-def _delete_extra(dst: Path, folder: str, keep: set[str], rules: list[ExcludeRule],
-                  backup: bool) -> None:
+def _delete_extra(
+    dst: Path, folder: str, keep: set[str], rules: list[ExcludeRule], backup: bool
+) -> None:
     base = dst / folder if folder else dst
     if base.is_symlink() or not base.is_dir():
         return
