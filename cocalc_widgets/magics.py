@@ -26,6 +26,7 @@ from .fanout import CopyResults, copy_to_many, wait_all
 
 __all__ = ["CoCalcMagics", "MagicError"]
 
+_MASK = "***"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIST_LITERAL = re.compile(r"[\[(][^\[\]()]*[\])]")
 
@@ -109,9 +110,20 @@ class CoCalcMagics(Magics):
         help="Account that %cocalc_embed signs in as (default: $COCALC_ACCOUNT_ID)",
     ).tag(config=True)
 
+    _client: CoCalcClient | None = None
+    _secret_key: str | None = None  # the api_key setting; the trait itself only shows "***"
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self._client: CoCalcClient | None = None
+
+    @observe("api_key")
+    def _hide_key(self, change: Any) -> None:
+        """Keep the key out of ``%config CoCalcMagics`` (and so out of saved outputs)."""
+        if change.new is None:
+            self._secret_key = None
+        elif change.new != _MASK:
+            self._secret_key = change.new
+            self.api_key = _MASK
 
     def __repr__(self) -> str:
         return f"<CoCalcMagics host={self.host!r} api={self.api!r}>"
@@ -128,7 +140,7 @@ class CoCalcMagics(Magics):
         if self._client is None:
             try:
                 self._client = CoCalcClient(
-                    api_key=self.api_key,
+                    api_key=self._secret_key,
                     host=self.host,
                     api=self.api,
                     timeout=(min(5.0, self.timeout), self.timeout),

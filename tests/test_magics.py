@@ -166,3 +166,14 @@ def test_embed_returns_a_signed_in_frame_without_secrets(shell, emulator, monkey
     assert plain._signin == "none" and plain.path is None
     with pytest.raises(UsageError):
         shell.run_line_magic("cocalc_embed", f"{emulator.pa}:/etc/passwd")
+
+
+def test_a_key_set_with_config_never_shows_in_config_output(shell, emulator, capsys, monkeypatch):
+    monkeypatch.delenv("COCALC_API_KEY")
+    shell.run_line_magic("config", f"CoCalcMagics.api_key = {emulator.api_key!r}")
+    shell.run_line_magic("config", "CoCalcMagics")
+    out = capsys.readouterr().out
+    assert "CoCalcMagics.api_key" in out and emulator.api_key not in out
+    magics = shell.magics_manager.registry["CoCalcMagics"]
+    assert magics.api_key == "***" and emulator.api_key not in repr(magics)
+    assert magics.client.ping().latency >= 0  # the key set with %config is the one used
