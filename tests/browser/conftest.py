@@ -304,3 +304,15 @@ def kiosk_emulator(tmp_path: Path) -> Iterator[Callable[..., RunningEmulator]]:
     yield start
     for emu in running:
         emu.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An isolated JupyterLab on 127.0.0.1 (``_jupyterlab.start_jupyterlab``), one per module."""
+    from _jupyterlab import start_jupyterlab
+
+    server = start_jupyterlab(tmp_path_factory.mktemp("lab"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -8,24 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from _jupyterlab import JupyterLab, LabNotebook, start_jupyterlab, write_notebook
+from _jupyterlab import JupyterLab, LabNotebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
 FRAME = "iframe.cocalc-frame-iframe"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    server = start_jupyterlab(tmp_path_factory.mktemp("lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _project(emu: Any, files: dict[str, str]) -> str:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from _forgery import FORGED, FORGER_HTML, check_reply, host_app
-from _jupyterlab import JupyterLab, LabNotebook, start_jupyterlab, write_notebook
+from _jupyterlab import JupyterLab, LabNotebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -206,13 +205,6 @@ def test_frame_navigated_to_another_origin_is_not_cocalc(
     assert not [m for m in sent if m["kind"] in ("reply", "ack", "log")]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    server = start_jupyterlab(tmp_path_factory.mktemp("lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 LAB_CELL = """\

@@ -10,12 +10,11 @@ the frame's traits must be consistent at the end.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from _forgery import check_reply
-from _jupyterlab import JupyterLab, LabNotebook, start_jupyterlab, write_notebook
+from _jupyterlab import JupyterLab, LabNotebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +23,6 @@ EXISTING = ["a.txt", "notes/b.txt", "c.txt", "d.md"]
 MISSING = ["missing-1.txt", "gone/missing-2.txt"]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    server = start_jupyterlab(tmp_path_factory.mktemp("lab"))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _commands(pid: str) -> list[tuple[str, dict[str, Any]]]:
