@@ -29,18 +29,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "tests" / "browser")]
 
+from _chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from _common import median, quantile, save, table  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NODELAY_CONFIG = '\nc.ServerApp.jpserver_extensions = {"cocalc_widgets.nodelay": True}\n'
 TARGET_STOCK_MEDIAN_MS = 15.0
 TARGET_RATIO = 1.5

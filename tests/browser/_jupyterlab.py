@@ -274,3 +274,19 @@ class LabNotebook:
         """The text of cell ``i``'s outputs."""
         outs = self.cells().nth(i).locator(".jp-OutputArea-output")
         return "\n".join(outs.nth(k).inner_text() for k in range(outs.count()))
+
+
+#: Cell code: issue every command of ``CMDS`` (``[kind, fields]`` pairs) on ``frame`` at once,
+#: keeping the handles in ``handles``.
+ISSUE_COMMANDS = """\
+handles = []
+for kind, p in CMDS:
+    if kind == "status":
+        handles.append(frame.status())
+    elif kind in ("open", "missing"):
+        handles.append(frame.open_file(p["path"]))
+    elif kind == "closeall":
+        handles.append(frame.closeall())
+    else:
+        handles.append(frame.command(p["action"]))
+"""

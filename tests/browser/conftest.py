@@ -21,7 +21,6 @@ Fixtures (reusable by every module under tests/browser/):
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,17 +30,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from _chromium import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = os.environ.get("COCALC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 _HOP_BY_HOP = {

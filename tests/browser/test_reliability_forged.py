@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from _forgery import FORGED, FORGER_HTML, check_reply, host_app
-from _jupyterlab import JupyterLab, LabNotebook, write_notebook
+from _jupyterlab import ISSUE_COMMANDS, JupyterLab, LabNotebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -211,17 +211,7 @@ LAB_CELL = """\
 import asyncio, json
 from cocalc_widgets.errors import CommandError
 CMDS = json.loads(open("cmds.json").read())
-handles = []
-for kind, p in CMDS:
-    if kind == "status":
-        handles.append(frame.status())
-    elif kind in ("open", "missing"):
-        handles.append(frame.open_file(p["path"]))
-    elif kind == "closeall":
-        handles.append(frame.closeall())
-    else:
-        handles.append(frame.command(p["action"]))
-await asyncio.gather(*handles, return_exceptions=True)
+""" + ISSUE_COMMANDS + """await asyncio.gather(*handles, return_exceptions=True)
 out = [{"reply": h.reply, "ack": h.ack, "state": h.state} for h in handles]
 json.dump({"out": out, "log": frame.project_log, "connection": frame.connection,
            "open_files": frame.open_files, "pending": len(frame.pending)},

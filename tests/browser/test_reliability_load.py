@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from _forgery import check_reply
-from _jupyterlab import JupyterLab, LabNotebook, write_notebook
+from _jupyterlab import ISSUE_COMMANDS, JupyterLab, LabNotebook, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -50,17 +50,7 @@ CMDS = json.loads(open("load-cmds.json").read())
 logs = []
 frame.on_project_log(logs.append)
 t0 = time.perf_counter()
-handles = []
-for kind, p in CMDS:
-    if kind == "status":
-        handles.append(frame.status())
-    elif kind in ("open", "missing"):
-        handles.append(frame.open_file(p["path"]))
-    elif kind == "closeall":
-        handles.append(frame.closeall())
-    else:
-        handles.append(frame.command(p["action"]))
-issued = len(frame.pending)
+""" + ISSUE_COMMANDS + """issued = len(frame.pending)
 await asyncio.gather(*handles, return_exceptions=True)
 elapsed = time.perf_counter() - t0
 traits = {"ready": frame.ready, "connection": frame.connection, "open_files": frame.open_files,
