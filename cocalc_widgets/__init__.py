@@ -1,6 +1,7 @@
 """cocalc_widgets: CoCalc in Jupyter.
 
-- :class:`CoCalcClient`: CoCalc's HTTP API (v1 of the docs and v2 of current servers).
+- :class:`CoCalcClient`: CoCalc's HTTP API (v1 of the docs, v2 and the conat bridges of current
+  servers).
 - :class:`CoCalcFrame`: a CoCalc page in a notebook cell, driven over its IFrame protocol.
 - ``%load_ext cocalc_widgets``: the ``%cocalc_copy`` magics.
 - ``cocalc_widgets.emulator``: a local CoCalc stand-in for offline use and tests.
@@ -8,7 +9,7 @@
 
 from ._commands import CommandHandle
 from ._version import __version__
-from .client import AuthToken, CoCalcClient, ExecResult, Pong
+from .client import CoCalcClient
 from .copyjob import CopyJob, CopyStatus
 from .errors import (
     AuthenticationError,
@@ -28,8 +29,10 @@ from .errors import (
 )
 from .fanout import CopyResult, CopyResults, copy_to_many, wait_all
 from .frame import CoCalcFrame, kiosk_url
+from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
 
 __all__ = [
+    "AuthLink",
     "AuthToken",
     "AuthenticationError",
     "BadInput",
@@ -47,8 +50,10 @@ __all__ = [
     "CopyResults",
     "CopyStatus",
     "ExecResult",
+    "FileEntry",
     "FrameNotReady",
     "NotFound",
+    "OrgToken",
     "OutcomeUnknown",
     "PermissionDenied",
     "Pong",

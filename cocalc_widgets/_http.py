@@ -15,6 +15,7 @@ All of it is bounded by a deadline per call.
 
 from __future__ import annotations
 
+import email.utils
 import html
 import json
 import logging
@@ -39,6 +40,7 @@ from .errors import (
     PermissionDenied,
     RateLimited,
     ServerError,
+    _ServerFailedMidway,
 )
 
 log = logging.getLogger("cocalc_widgets")
@@ -119,7 +121,18 @@ def _classify_text(text: str) -> type[CoCalcError]:
     low = text.lower()
     if "access blocked" in low or "permission" in low or "collaborator" in low:
         return PermissionDenied
-    if "authentication" in low or "api key" in low or "auth token" in low or "password" in low:
+    if any(
+        w in low
+        for w in (
+            "authentication",
+            "api key",
+            "auth token",
+            "password",
+            "signed in",
+            "must sign in",
+            "must be authenticated",
+        )
+    ):
         return AuthenticationError
     if "banned" in low:
         return RateLimited
@@ -160,8 +173,20 @@ class Transport:
         self.session.auth = (api_key, "")
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
+        self.session.hooks["response"].append(self._note_clock)
         #: Number of HTTP requests sent (tests and benchmarks read it).
         self.requests_sent = 0
+        #: The server's clock minus ours, in seconds (from the ``Date`` header of its replies).
+        self.clock_skew = 0.0
+
+    def _note_clock(self, resp: Any, *args: Any, **kwargs: Any) -> None:
+        date = resp.headers.get("Date")
+        if date:
+            try:
+                server = email.utils.parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError):
+                return
+            self.clock_skew = server - time.time()
 
     def close(self) -> None:
         self.session.close()
@@ -267,14 +292,15 @@ class Transport:
 
     def _decode(self, resp: requests.Response, endpoint: str, safe: bool) -> Any:
         status = resp.status_code
+        is_json = True
         try:
-            body: Any = resp.json()
+            body: Any = resp.json()  # JSON ``null`` is a result too (conat methods answer it)
         except ValueError:
-            body = None
+            body, is_json = None, False
         text = _server_text(body)
-        if status == 200 and body is not None:
+        if status == 200 and is_json:
             return body
-        if body is None:
+        if not is_json:
             text = _html_title(resp.text) or " ".join(resp.text.split())[:200] or None
         kw = {"endpoint": endpoint, "status": status, "server_message": text, "response": body}
         if status == 429:
@@ -296,14 +322,14 @@ class Transport:
         if 400 <= status < 500:
             cls = _classify_text(text or "")
             raise (cls if cls is not CoCalcError else BadInput)("CoCalc rejected the request", **kw)
-        if status >= 500 or body is None:
-            what = "a gateway error page" if body is None and status >= 500 else "an error"
+        if status >= 500 or not is_json:
+            what = "a gateway error page" if not is_json and status >= 500 else "an error"
             if status == 200:
                 what = "a reply that is not JSON"
             if safe or status == 503:
                 err = ServerError(f"CoCalc's server sent {what}", **kw)
             else:
-                err = OutcomeUnknown(
+                err = _ServerFailedMidway(
                     f"CoCalc's server sent {what}: the request may or may not have been "
                     "carried out (it was not re-sent)",
                     **kw,

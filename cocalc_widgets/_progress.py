@@ -23,6 +23,9 @@ class Progress:
     time waited. ``update()`` is cheap: the widget is refreshed at most every 0.2 s.
     """
 
+    #: Whether anything can be shown (``False`` for the no-op bar outside notebooks).
+    live = True
+
     def __init__(self, label: str, *, total: int | None = None, delay: float = 1.0) -> None:
         self.label = label
         self.total = total
@@ -96,6 +99,8 @@ class Progress:
 
 
 class _NoProgress(Progress):
+    live = False
+
     def update(self, state: str | None = None, done: int | None = None) -> None:
         pass
 

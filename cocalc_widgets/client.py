@@ -1,81 +1,37 @@
-"""``CoCalcClient``: CoCalc's HTTP API, v1 (the one CoCalc's docs teach) and v2 (the one current
-servers run), behind one set of methods named as CoCalc's docs name them."""
+"""``CoCalcClient``: CoCalc's HTTP API in all three generations (v1, the one CoCalc's docs
+teach; v2, current servers' REST routes; the conat bridges, what cocalc.com and CoCalc's own
+Python client use today) behind one set of methods named as CoCalc's docs name them.
+
+Each generation is a module of :mod:`cocalc_widgets._api`. This module validates arguments
+(before anything is sent), picks the generation per call, and names errors after the method
+you called.
+"""
 
 from __future__ import annotations
 
-import email.utils
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from . import _validate as check
-from ._http import RetrySettings, Transport, _classify_text
-from .copyjob import CopyJob, CopyStatus, _parse_time, poll_delays
-from .errors import (
-    AuthenticationError,
-    BadInput,
-    CoCalcError,
-    CopyFailed,
-    NotFound,
-    OutcomeUnknown,
-    PermissionDenied,
-    RateLimited,
-)
+from ._api import COPY_EXTRAS, GENERATIONS, OPERATIONS, ClientSettings, Generation
+from ._http import RetrySettings, Transport
+from .copyjob import CopyJob, CopyStatus, _parse_time
+from .errors import AuthenticationError, BadInput, CoCalcError
+from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
 
-__all__ = ["AuthToken", "CoCalcClient", "ExecResult", "Pong"]
+__all__ = ["AuthLink", "AuthToken", "CoCalcClient", "ExecResult", "FileEntry", "OrgToken", "Pong"]
 
 DEFAULT_HOST = "https://cocalc.com"
-ApiVersion = Literal["auto", "v1", "v2"]
-
-# v1 endpoint name -> v2 path, for the calls both APIs have.
-_V2_PATHS = {
-    "copy_path_between_projects": "projects/copy-path",
-    "copy_path_status": "projects/copy-path-status",
-    "create_project": "projects/create",
-    "write_text_file_to_project": "projects/write-text-file",
-    "project_exec": "exec",
-    "query": "user-query",
-}
-# Calls that change nothing: safe to re-send after a lost reply.
-_READ_ONLY = {"copy_path_status", "read_text_file_from_project", "ping"}
-_V1_ONLY_HINT = {
-    "copy_path_delete": "API v2 has no scheduled copies, so nothing to delete",
-    "read_text_file_from_project": "use project_exec(project_id, 'cat', args=[path]) instead",
-    "user_auth": "current servers create auth tokens through an organization admin instead",
-    "ping": "current servers have no ping endpoint",
-    "copy_path_status search": "API v2 looks up one copy by its copy_path_id",
-}
-
-
-class AuthToken(str):
-    """An auth token for embedding (a ``str``); its ``repr`` hides it, so it does not show up
-    in notebook outputs by accident. Use ``str(token)`` or the value itself where needed."""
-
-    def __repr__(self) -> str:
-        return "AuthToken('***')"
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    """The output of :meth:`CoCalcClient.project_exec`."""
-
-    stdout: str
-    stderr: str
-    exit_code: int | None
-
-
-@dataclass(frozen=True)
-class Pong:
-    """The reply to :meth:`CoCalcClient.ping`: the server's clock and the round trip time."""
-
-    now: datetime | None
-    latency: float
+ApiVersion = Literal["auto", "v1", "v2", "conat"]
+API_CHOICES = ("auto", *GENERATIONS)
+_T = TypeVar("_T")
 
 
 def _resolve_key(api_key: str | None) -> tuple[str, str]:
@@ -110,16 +66,50 @@ def _has_null_leaf(value: Any) -> bool:
     return False
 
 
+def _labelled(fn: Callable[[], _T], method: str, api: str) -> Callable[[], _T]:
+    """``fn`` whose errors name ``method`` (and the generation that answered)."""
+
+    def call() -> _T:
+        try:
+            return fn()
+        except CoCalcError as err:
+            _relabel(err, method, api)
+            raise
+
+    return call
+
+
+def _relabel(err: CoCalcError, method: str, api: str) -> None:
+    if err.route is None:
+        err.route = f"{api} {err.endpoint}" if err.endpoint else api
+    err.endpoint = method
+
+
+def _file_entry(raw: dict[str, Any]) -> FileEntry:
+    size, mtime = raw.get("size"), raw.get("mtime")
+    return FileEntry(
+        name=raw["name"],
+        isdir=raw.get("isdir") is True,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        mtime=_parse_time(mtime * 1000) if isinstance(mtime, (int, float)) else None,
+        raw=raw,
+    )
+
+
 class CoCalcClient:
-    """A client for CoCalc's HTTP API.
+    """A client for CoCalc's HTTP API, whichever generation the server speaks.
 
     - ``api_key``: the argument, else ``$COCALC_API_KEY``, else the file ``api.key`` in the
       working directory. Never shown in a repr, an error or a log.
     - ``host``: the argument, else ``$COCALC_HOST``, else ``https://cocalc.com``. A key is
       only sent over plain ``http://`` to a loopback host.
-    - ``api``: ``"v1"``, ``"v2"`` or ``"auto"`` (ask the server once, then remember).
+    - ``api``: ``"auto"`` (each call goes to the best generation the server has; what it has is
+      asked once per generation, with a read-only request), or ``"v1"``, ``"v2"``, ``"conat"``.
     - ``timeout``: ``(connect, read)`` seconds for each request.
     - ``retries`` / ``deadline``: how many times and for how long a safe retry may happen.
+    - ``copy_wait``: seconds a copy through the conat bridge (which blocks until the copy is
+      done) may take before the bridge gives up waiting; the copy goes on, its outcome is then
+      unknown. ``pool_size``: connections, and conat copies in flight at once.
 
     Use it as a context manager, or call :meth:`close`.
     """
@@ -135,9 +125,10 @@ class CoCalcClient:
         deadline: float = 120.0,
         retry_after_max: float = 30.0,
         pool_size: int = 10,
+        copy_wait: float = 600.0,
     ) -> None:
-        if api not in ("auto", "v1", "v2"):
-            raise BadInput(f"api must be 'auto', 'v1' or 'v2', got {api!r}")
+        if api not in API_CHOICES:
+            raise BadInput(f"api must be one of {', '.join(map(repr, API_CHOICES))}, got {api!r}")
         self.host = check.base_url(host or os.environ.get("COCALC_HOST") or DEFAULT_HOST)
         hostname = urlsplit(self.host).hostname or ""
         if self.host.startswith("http://") and not check.is_loopback(hostname):
@@ -149,13 +140,11 @@ class CoCalcClient:
             timeout = (float(timeout), float(timeout))
         for t in timeout:
             check.seconds(t, "timeout", allow_none=False)
+        if check.seconds(copy_wait, "copy_wait", allow_none=False) == 0:
+            raise BadInput("copy_wait must be more than 0 seconds")
         key, self._key_source = _resolve_key(api_key)
-        self._requested_api: ApiVersion = api
-        self._api: str | None = None if api == "auto" else api
+        self._requested: str = api
         self._lock = threading.Lock()
-        self._claimed: set[str] = set()
-        self._v1_too: bool | None = None
-        self._clock_skew = 0.0  # server clock minus ours, from the Date header
         self._transport = Transport(
             key,
             timeout=tuple(timeout),  # type: ignore[arg-type]
@@ -164,9 +153,13 @@ class CoCalcClient:
             ),
             pool_size=pool_size,
         )
-        self._transport.session.hooks["response"].append(self._note_clock)
-        #: The waiting schedule of :meth:`CopyJob.wait` (seconds to sleep after t seconds).
-        self.poll_schedule: Callable[[float], float] = poll_delays()
+        self._settings = ClientSettings(copy_wait=float(copy_wait), workers=max(1, pool_size))
+        self._gens: dict[str, Generation] = {
+            name: cls(self._transport, self.host, self._settings)
+            for name, cls in GENERATIONS.items()
+        }
+        # What the server speaks, per generation, once asked (api="auto").
+        self._spoken: dict[str, bool] = {}
 
     # -- plumbing -------------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -181,134 +174,184 @@ class CoCalcClient:
         self.close()
 
     def close(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections (conat copies still running keep theirs until they end)."""
+        for gen in self._gens.values():
+            gen.close()
         self._transport.close()
 
     @property
     def api(self) -> str:
-        """The API in use: ``"v1"``, ``"v2"``, or ``"auto"`` until the server was asked."""
-        return self._api or "auto"
+        """The API generation copies go to: ``"v1"``, ``"v2"`` or ``"conat"``; ``"auto"``
+        until the server was asked (other calls may go elsewhere: see :attr:`api_versions`)."""
+        if self._requested != "auto":
+            return self._requested
+        for gen in self._candidates("copy"):
+            spoken = self._spoken.get(gen.name)
+            if spoken is None:
+                return "auto"
+            if spoken:
+                return gen.name
+        return "auto"
+
+    @property
+    def api_versions(self) -> tuple[str, ...]:
+        """The API generations the server speaks, e.g. ``("v2", "conat")`` for cocalc.com.
+
+        Asks the server the first time (one read-only request per generation not yet known);
+        with a fixed ``api`` it is that one, unasked."""
+        if self._requested != "auto":
+            return (self._requested,)
+        return tuple(name for name, gen in self._gens.items() if self._speaks(gen, "api_versions"))
 
     @property
     def requests_sent(self) -> int:
         """How many HTTP requests this client has sent (including retries)."""
         return self._transport.requests_sent
 
-    def _note_clock(self, resp: Any, *args: Any, **kwargs: Any) -> None:
-        date = resp.headers.get("Date")
-        if date:
-            try:
-                server = email.utils.parsedate_to_datetime(date).timestamp()
-            except (TypeError, ValueError):
-                return
-            self._clock_skew = server - time.time()
+    @property
+    def clock_skew(self) -> float:
+        """The server's clock minus this machine's, in seconds (from its replies' ``Date``)."""
+        return self._transport.clock_skew
+
+    @property
+    def poll_schedule(self) -> Callable[[float], float]:
+        """The waiting schedule of :meth:`CopyJob.wait`: seconds to sleep after ``t`` seconds
+        (see :func:`cocalc_widgets.copyjob.poll_delays`); settable."""
+        return self._settings.poll_schedule
+
+    @poll_schedule.setter
+    def poll_schedule(self, schedule: Callable[[float], float]) -> None:
+        self._settings.poll_schedule = schedule
+
+    @property
+    def copy_wait(self) -> float:
+        """Seconds a blocking conat copy may take (the bridge's timeout for it); settable."""
+        return self._settings.copy_wait
+
+    @copy_wait.setter
+    def copy_wait(self, seconds: float) -> None:
+        if check.seconds(seconds, "copy_wait", allow_none=False) == 0:
+            raise BadInput("copy_wait must be more than 0 seconds")
+        self._settings.copy_wait = float(seconds)
 
     def detect_api(self) -> str:
-        """Ask the server which API it speaks (once; remembered). Returns ``"v1"`` or ``"v2"``."""
-        with self._lock:
-            if self._api:
-                return self._api
-            try:
-                body = self._transport.post(
-                    f"{self.host}/api/v2/projects/copy-path-status",
-                    {},
-                    endpoint="projects/copy-path-status",
-                    safe=True,
-                )
-                if isinstance(body, dict):
-                    self._api = "v2"
-                    return self._api
-            except NotFound:
-                pass
-            try:
-                body = self._transport.post(
-                    f"{self.host}/api/v1/ping", {}, endpoint="ping", safe=True
-                )
-            except NotFound:
-                body = None
-            if isinstance(body, dict) and body.get("event") == "pong":
-                self._api = "v1"
-                return self._api
-            raise NotFound(
-                f"{self.host} answers neither CoCalc's API v2 (/api/v2/projects/copy-path-status) "
-                "nor API v1 (/api/v1/ping): is this a CoCalc server?"
-            )
+        """The API generation copies go to on this server (asked once; remembered)."""
+        return self._generation("copy", "detect_api").name
 
-    def _version_for(self, endpoint: str, *, v1_only: bool = False) -> str:
-        """The API to use for ``endpoint``. With ``api="auto"``, a call that only API v1 has
-        goes to v1 when the server serves both (older self-hosted servers do)."""
-        api = self._api or self.detect_api()
-        if api == "v2" and (v1_only or endpoint in _V1_ONLY_HINT):
-            if self._requested_api == "auto" and self._serves_v1():
-                return "v1"
-            hint = _V1_ONLY_HINT.get(endpoint, "API v2 has no such call")
-            raise BadInput(
-                f"{endpoint} exists only in API v1, and this server speaks API v2: {hint}",
-                endpoint=endpoint,
-            )
-        return api
+    # -- routing --------------------------------------------------------------------------------
+    def _candidates(self, op: str) -> list[Generation]:
+        gens = [g for g in self._gens.values() if op in g.prefers]
+        return sorted(gens, key=lambda g: g.prefers[op])
 
-    def _serves_v1(self) -> bool:
-        """Does the server (detected as v2) also answer API v1? Asked once."""
+    def _speaks(self, gen: Generation, method: str) -> bool:
         with self._lock:
-            if self._v1_too is None:
+            known = self._spoken.get(gen.name)
+            if known is None:
                 try:
-                    body = self._transport.post(
-                        f"{self.host}/api/v1/ping", {}, endpoint="ping", safe=True
-                    )
-                    self._v1_too = isinstance(body, dict) and body.get("event") == "pong"
-                except NotFound:
-                    self._v1_too = False
-            return self._v1_too
+                    known = gen.probe()
+                except CoCalcError as err:
+                    _relabel(err, method, gen.name)
+                    raise
+                self._spoken[gen.name] = known
+            return known
 
-    def _post(
-        self,
-        endpoint: str,
-        body: dict[str, Any],
-        *,
-        api: str | None = None,
-        safe: bool | None = None,
-        read_timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """Send one call and return its body; a CoCalc error in a 200 body raises."""
-        api = api or self._version_for(endpoint)
-        path = _V2_PATHS.get(endpoint, endpoint) if api == "v2" else endpoint
-        body = {k: v for k, v in body.items() if v is not None}
-        reply = self._transport.post(
-            f"{self.host}/api/{api}/{path}",
-            body,
-            endpoint=path,
-            safe=endpoint in _READ_ONLY if safe is None else safe,
-            read_timeout=read_timeout,
+    def _generation(self, op: str, method: str, needs: Iterable[str] = ()) -> Generation:
+        """The generation that runs ``op`` for ``method``: the chosen one (``api="v1"``, ...),
+        or the best one the server speaks that can send every option in ``needs``."""
+        needs = set(needs)
+        what = OPERATIONS[op]
+        if self._requested != "auto":
+            gen = self._gens[self._requested]
+            if op not in gen.prefers:
+                others = " or ".join(g.name for g in self._candidates(op))
+                raise BadInput(
+                    f"{method} ({what}) is not in CoCalc's API {gen.name}, which this client is "
+                    f"set to use (api={gen.name!r}); CoCalc has it in API {others}: use "
+                    "api='auto' to let the client choose",
+                    endpoint=method,
+                )
+            self._check_extras(gen, needs, method)
+            return gen
+        lacking: list[Generation] = []
+        for gen in self._candidates(op):
+            if not self._speaks(gen, method):
+                continue
+            if needs - gen.copy_extras:
+                lacking.append(gen)
+                continue
+            return gen
+        if lacking:
+            self._check_extras(lacking[0], needs, method, also=lacking[1:])
+        asked = ", ".join(f"API {g.name} ({g.probe_route})" for g in self._candidates(op))
+        speaks = [name for name, yes in self._spoken.items() if yes]
+        hint = f" (it speaks {', '.join(speaks)})" if speaks else ""
+        raise BadInput(
+            f"{method} ({what}) needs one of: {asked}; this server has none of them{hint}",
+            endpoint=method,
         )
-        if not isinstance(reply, dict):
-            raise CoCalcError(
-                "CoCalc sent a reply that is not a JSON object",
-                endpoint=path,
-                status=200,
-                response=reply,
-            )
-        text = reply.get("error")
-        if text is not None and (api == "v2" or reply.get("event") in ("error", None)):
-            text = text if isinstance(text, str) else str(text)
-            cls = _classify_text(text)
-            raise cls(
-                f"CoCalc refused {path}",
-                endpoint=path,
-                status=200,
-                server_message=text,
-                response=reply,
-            )
-        return reply
+
+    def _check_extras(
+        self, gen: Generation, needs: set[str], method: str, also: list[Generation] = ()
+    ) -> None:
+        for name in COPY_EXTRAS:
+            if name in needs and name not in gen.copy_extras:
+                which = "CoCalc's API " + " and ".join([g.name for g in [gen, *also]])
+                raise BadInput(
+                    f"{name}= is not supported by {which}, which this server speaks",
+                    endpoint=method,
+                )
+
+    def _run(self, op: str, method: str, *args: Any, needs: Iterable[str] = ()) -> Any:
+        """Run ``op`` on the generation chosen for it; errors name ``method``."""
+        gen = self._generation(op, method, needs)
+        try:
+            return getattr(gen, op)(*args)
+        except CoCalcError as err:
+            _relabel(err, method, gen.name)
+            raise
 
     def call(self, endpoint: str, **fields: Any) -> dict[str, Any]:
-        """Call any endpoint: a v1 name (``"user_search"``) or a v2 path (``"projects/start"``),
-        on the API in use. Returns the decoded reply; errors raise as for the typed methods."""
+        """Call any endpoint of API v1 or v2: a v1 name (``"user_search"``) or a v2 path
+        (``"projects/start"``), on the generation copies go to. Returns the decoded reply;
+        errors raise as for the typed methods. For the conat bridges use :meth:`call_hub` and
+        :meth:`call_project`."""
         if not isinstance(endpoint, str) or not endpoint.strip("/") or ".." in endpoint:
             raise BadInput(f"endpoint must be an endpoint name, got {endpoint!r}")
         endpoint = endpoint.strip("/")
-        api = self._api or self.detect_api()
-        return self._post(endpoint, fields, api=api)
+        api = self.detect_api() if self._requested == "auto" else self._requested
+        gen = self._gens[api]
+        if "call" not in gen.prefers:
+            raise BadInput(
+                f"call() sends API v1 or v2 requests, and this client uses API {api}: "
+                "use call_hub(name, *args) or call_project(project_id, name, *args)",
+                endpoint="call",
+            )
+        try:
+            return gen.call(endpoint, fields)
+        except CoCalcError as err:
+            _relabel(err, endpoint, api)
+            raise
+
+    def call_hub(self, name: str, *args: Any, timeout: float | None = None) -> Any:
+        """Call a function of CoCalc's hub through the conat bridge, e.g.
+        ``call_hub("system.getNames", [account_id])``; returns its result as decoded JSON.
+
+        ``timeout``: seconds the bridge waits for the answer (CoCalc's default: 15). A call
+        that is not answered in time goes on on the server and raises :class:`OutcomeUnknown`.
+        Nothing is re-sent after a lost reply."""
+        name = _check_function(name)
+        timeout = check.seconds(timeout, "timeout")
+        return self._run("call_hub", "call_hub", name, list(args), timeout)
+
+    def call_project(
+        self, project_id: str, name: str, *args: Any, timeout: float | None = None
+    ) -> Any:
+        """Call a function of a project through the conat bridge, e.g.
+        ``call_project(pid, "system.version")``; as :meth:`call_hub`."""
+        project_id = check.project_id(project_id)
+        name = _check_function(name)
+        timeout = check.seconds(timeout, "timeout")
+        return self._run("call_project", "call_project", project_id, name, list(args), timeout)
 
     # -- copies ---------------------------------------------------------------------------------
     def copy_path_between_projects(
@@ -331,9 +374,11 @@ class CoCalcClient:
 
         Returns a :class:`CopyJob` at once (``wait_until_done=False``, what CoCalc's docs
         recommend); call ``.wait()`` on it. ``timeout`` is rsync's inactivity limit in seconds;
-        ``exclude`` rsync patterns (API v1 only); ``scheduled`` a later time (API v1 only);
-        ``bwlimit`` a bandwidth limit (API v2 only). If the reply is lost the copy is never
-        re-sent: the client looks it up, and raises :class:`OutcomeUnknown` if it cannot tell.
+        ``exclude`` rsync patterns (API v1 and conat); ``scheduled`` a later time (API v1);
+        ``bwlimit`` a bandwidth limit (API v2 and conat). With ``api="auto"`` the copy goes to
+        API v2 (a copy id to poll), else v1, else the conat bridge (which blocks until the copy
+        is done: it then runs in the background, see ``copy_wait``). A copy is never re-sent:
+        after a lost reply the client looks it up (API v1), or raises :class:`OutcomeUnknown`.
         """
         request = {
             "src_project_id": check.project_id(src_project_id, "src_project_id"),
@@ -344,145 +389,27 @@ class CoCalcClient:
             "delete_missing": check.flag(delete_missing, "delete_missing"),
             "backup": check.flag(backup, "backup"),
             "timeout": check.seconds(timeout, "timeout"),
+            "bwlimit": _check_bwlimit(bwlimit),
             "exclude": check.patterns(exclude),
             "scheduled": check.timestamp(scheduled),
             "wait_until_done": check.flag(wait_until_done, "wait_until_done"),
         }
-        if bwlimit is not None and (
-            isinstance(bwlimit, bool)
-            or not isinstance(bwlimit, (str, int))
-            or str(bwlimit).strip() == ""
-        ):
-            raise BadInput(
-                f"bwlimit must be an rsync bandwidth limit like '2M' or 2000, got {bwlimit!r}"
-            )
         if request["scheduled"] and wait_until_done:
             raise BadInput(
                 "scheduled copies run later: wait_until_done=True cannot be used with scheduled"
             )
-        api = self._version_for("copy_path_between_projects")
-        v1_options = request["exclude"] is not None or request["scheduled"] is not None
-        if api == "v2" and v1_options and self._requested_api == "auto" and self._serves_v1():
-            api = "v1"  # a server that speaks both: use the API that has these options
-        lacking = {
-            "v1": {"bwlimit": bwlimit},
-            "v2": {"exclude": request["exclude"], "scheduled": request["scheduled"]},
-        }[api]
-        for name, value in lacking.items():
-            if value is not None:
-                raise BadInput(
-                    f"{name}= is not supported by CoCalc's API {api}, which this server speaks",
-                    endpoint="copy_path_between_projects",
-                )
-        if api == "v2":
-            body = dict(request, path=request["src_path"], bwlimit=bwlimit)
-            del body["src_path"], body["exclude"], body["scheduled"]
-        else:
-            body = dict(request)
-        sent_at = time.time()
-        read_timeout = 300.0 + (timeout or 0) if wait_until_done else None
+        needs = [name for name in COPY_EXTRAS if request[name] is not None]
+        method = "copy_path_between_projects"
+        gen = self._generation("copy", method, needs)
         try:
-            reply = self._post(
-                "copy_path_between_projects", body, api=api, read_timeout=read_timeout
-            )
-        except OutcomeUnknown as lost:
-            return self._reconcile(request, sent_at, lost)
+            job = gen.copy(request)
         except CoCalcError as err:
-            not_the_copy = (PermissionDenied, AuthenticationError, BadInput, RateLimited)
-            if wait_until_done and err.status == 200 and not isinstance(err, not_the_copy):
-                raise CopyFailed(
-                    "The copy failed",
-                    endpoint=err.endpoint,
-                    status=err.status,
-                    server_message=err.server_message,
-                    response=err.response,
-                ) from None
+            _relabel(err, method, gen.name)
             raise
-        copy_id = reply.get("copy_path_id") if api == "v1" else reply.get("copy_id")
-        if copy_id:
-            self._claimed.add(copy_id)
-            pending = CopyStatus(
-                copy_path_id=copy_id,
-                source_project_id=request["src_project_id"],
-                source_path=request["src_path"],
-                target_project_id=request["target_project_id"],
-                target_path=request["target_path"] or request["src_path"],
-                scheduled=_parse_time(request["scheduled"]),
-                raw={},
-            )
-            return CopyJob(self, copy_id, request, last=pending if request["scheduled"] else None)
-        if api == "v1" and reply.get("event") != "success":
-            raise CoCalcError(
-                "Unexpected reply to copy_path_between_projects",
-                endpoint="copy_path_between_projects",
-                response=reply,
-            )
-        now = datetime.now(timezone.utc)
-        done = CopyStatus(
-            source_project_id=request["src_project_id"],
-            source_path=request["src_path"],
-            target_project_id=request["target_project_id"],
-            target_path=request["target_path"] or request["src_path"],
-            started=now,
-            finished=now,
-            raw=reply,
-        )
-        return CopyJob(self, None, request, last=done)
-
-    def _reconcile(self, request: dict[str, Any], sent_at: float, lost: OutcomeUnknown) -> CopyJob:
-        """After a lost reply, find the copy CoCalc started for this request (API v1 only)."""
-        if self.api != "v1":
-            raise lost
-        # CoCalc's search returns unfinished copies (pending=True) or finished ones
-        # (pending=False), never both: ask for both, unfinished first, so that a copy finishing
-        # between the two searches is still seen by the second.
-        found: list[CopyStatus] = []
-        try:
-            for pending in (True, False):
-                found += self.copy_path_status(  # type: ignore[operator]
-                    src_project_id=request["src_project_id"],
-                    target_project_id=request["target_project_id"],
-                    src_path=request["src_path"],
-                    pending=pending,
-                    limit=100,
-                )
-        except CoCalcError as err:
-            lost.message += f"; looking it up failed too ({type(err).__name__})"
-            raise lost from None
-        since = datetime.fromtimestamp(sent_at + self._clock_skew - 2.0, tz=timezone.utc)
-        target = request["target_path"] or request["src_path"]
-        unique = {s.copy_path_id: s for s in reversed(found)}  # the finished record wins
-        matches = [
-            s
-            for s in unique.values()
-            if s.copy_path_id not in self._claimed
-            and (s.target_path or s.source_path) == target
-            and (s.time is None or s.time >= since)
-        ]
-        if len(matches) == 1:
-            job = CopyJob(self, matches[0].copy_path_id, request, last=matches[0])
-            self._claimed.add(job.copy_path_id)  # type: ignore[arg-type]
-            return job
-        if not matches:
-            # No record: CoCalc did not start it. Nothing was done, so the caller may retry.
-            lost.message += "; CoCalc has no record of this copy, so it most likely did not run"
-        else:
-            lost.message += f"; {len(matches)} matching copies were found, so it is ambiguous"
-        raise lost
-
-    def _copy_status_for(self, copy_path_id: str, request: dict[str, Any]) -> CopyStatus:
-        if (self._api or self.detect_api()) == "v2":
-            reply = self._post("copy_path_status", {"copy_id": copy_path_id}, api="v2")
-            return CopyStatus.from_v2(copy_path_id, reply, request)
-        reply = self._post("copy_path_status", {"copy_path_id": copy_path_id}, api="v1")
-        data = reply.get("data")
-        if isinstance(data, list):
-            data = data[0] if data else None
-        if not isinstance(data, dict):
-            raise NotFound(
-                f"No copy with id {copy_path_id}", endpoint="copy_path_status", response=reply
-            )
-        return CopyStatus.from_v1(data)
+        if job._poll is not None:  # a background copy's own errors, or a status request's
+            label = method if job._changed is not None else "copy_path_status"
+            job._poll = _labelled(job._poll, label, gen.name)
+        return job
 
     def copy_path_status(
         self,
@@ -500,7 +427,7 @@ class CoCalcClient:
 
         A search needs ``src_project_id`` and/or ``target_project_id`` and is API v1 only.
         ``pending`` (CoCalc's default: True) keeps unfinished copies only; ``failed=True`` keeps
-        failed ones only.
+        failed ones only. Copies through the conat bridge have no id: ask their ``CopyJob``.
         """
         filters = {
             "src_project_id": None
@@ -515,49 +442,47 @@ class CoCalcClient:
             "pending": check.flag(pending, "pending"),
             "failed": check.flag(failed, "failed"),
         }
+        method = "copy_path_status"
         if copy_path_id is not None:
             copy_path_id = check.project_id(copy_path_id, "copy_path_id")
             if any(v is not None for v in filters.values()):
                 raise BadInput(
                     "copy_path_status takes either a copy_path_id or search filters, not both"
                 )
-            return self._copy_status_for(copy_path_id, {})
+            return self._run("copy_status", method, copy_path_id, {})
         if filters["src_project_id"] is None and filters["target_project_id"] is None:
             raise BadInput(
                 "copy_path_status needs a copy_path_id, or src_project_id and/or "
                 "target_project_id to search"
             )
-        api = self._version_for("copy_path_status search", v1_only=True)
-        reply = self._post("copy_path_status", filters, api=api)
-        data = reply.get("data")
-        items = data if isinstance(data, list) else [data] if isinstance(data, dict) else []
-        return [CopyStatus.from_v1(d) for d in items if isinstance(d, dict)]
+        search = {k: v for k, v in filters.items() if v is not None}
+        return self._run("copy_search", method, search)
 
     def copy_path_delete(self, copy_path_id: str) -> str:
         """Cancel a scheduled copy that has not run yet (API v1 only). Returns CoCalc's message."""
         copy_path_id = check.project_id(copy_path_id, "copy_path_id")
-        reply = self._post(
-            "copy_path_delete",
-            {"copy_path_id": copy_path_id},
-            api=self._version_for("copy_path_delete"),
-        )
-        return str(reply.get("data", ""))
+        return self._run("copy_delete", "copy_path_delete", copy_path_id)
 
     # -- files, exec, projects ------------------------------------------------------------------
     def write_text_file_to_project(self, project_id: str, path: str, content: str) -> None:
         """Write ``content`` to ``path`` in the project (creating folders, replacing the file)."""
-        body = {
-            "project_id": check.project_id(project_id),
-            "path": check.path(path),
-            "content": check.text(content, "content"),
-        }
-        self._post("write_text_file_to_project", body)
+        project_id, path = check.project_id(project_id), check.path(path)
+        content = check.text(content, "content")
+        self._run("write_file", "write_text_file_to_project", project_id, path, content)
 
     def read_text_file_from_project(self, project_id: str, path: str) -> str:
-        """Read a text file from a project (API v1 only)."""
-        body = {"project_id": check.project_id(project_id), "path": check.path(path)}
-        reply = self._post("read_text_file_from_project", body)
-        return str(reply.get("content", ""))
+        """Read a text file from a project (API v1 or conat)."""
+        project_id, path = check.project_id(project_id), check.path(path)
+        return self._run("read_file", "read_text_file_from_project", project_id, path)
+
+    def list_files(self, project_id: str, path: str = "", hidden: bool = False) -> list[FileEntry]:
+        """The files and folders in a project's folder (``""``: its home), through the conat
+        bridge; names starting with ``.`` only with ``hidden=True``."""
+        project_id = check.project_id(project_id)
+        path = "" if path == "" else check.path(path).rstrip("/")
+        hidden = bool(check.flag(hidden, "hidden"))
+        entries = self._run("list_files", "list_files", project_id, path, hidden)
+        return [_file_entry(e) for e in entries]
 
     def project_exec(
         self,
@@ -575,8 +500,7 @@ class CoCalcClient:
         arg_list = None if args is None else list(args)
         if arg_list is not None and not all(isinstance(a, str) for a in arg_list):
             raise BadInput("args must be a list of strings")
-        body = {
-            "project_id": check.project_id(project_id),
+        fields = {
             "command": check.text(command, "command"),
             "args": arg_list,
             "path": None if path is None else check.path(path),
@@ -585,12 +509,7 @@ class CoCalcClient:
             "bash": check.flag(bash, "bash"),
             "err_on_exit": check.flag(err_on_exit, "err_on_exit"),
         }
-        reply = self._post("project_exec", body, read_timeout=timeout + 30.0)
-        return ExecResult(
-            stdout=str(reply.get("stdout", "")),
-            stderr=str(reply.get("stderr", "")),
-            exit_code=reply.get("exit_code"),
-        )
+        return self._run("exec", "project_exec", check.project_id(project_id), fields)
 
     def create_project(
         self,
@@ -601,40 +520,51 @@ class CoCalcClient:
         start: bool = False,
     ) -> str:
         """Create a project; returns its id."""
-        body = {
+        fields = {
             "title": None if title is None else check.text(title, "title"),
             "description": None if description is None else check.text(description, "description"),
             "image": None if image is None else check.text(image, "image"),
             "license": None if license is None else check.text(license, "license"),
             "start": check.flag(start, "start"),
         }
-        reply = self._post("create_project", body)
-        pid = reply.get("project_id")
-        if not isinstance(pid, str):
-            raise CoCalcError(
-                "CoCalc did not return a project_id", endpoint="create_project", response=reply
-            )
-        return pid
+        return self._run("create_project", "create_project", fields)
 
+    # -- auth tokens ----------------------------------------------------------------------------
     def user_auth(self, account_id: str, password: str = "") -> AuthToken:
-        """A fresh auth token (valid 12 h) that signs a browser in as ``account_id``, for
-        embedding CoCalc (see :class:`CoCalcFrame`). An admin key may pass ``password=""``.
-        API v1 only. The token is a secret: its repr is hidden."""
-        body = {
-            "account_id": check.project_id(account_id, "account_id"),
-            "password": check.text(password, "password"),
-        }
-        reply = self._post("user_auth", body)
-        token = reply.get("auth_token")
-        if not isinstance(token, str) or not token:
-            raise CoCalcError("CoCalc did not return an auth token", endpoint="user_auth")
-        return AuthToken(token)
+        """A fresh auth token that signs a browser in as ``account_id``, for embedding CoCalc
+        (see :class:`CoCalcFrame`). A site admin's key may pass ``password=""``; otherwise give
+        that account's password (a wrong one makes CoCalc refuse the pair for a while).
+        API v1 ``user_auth`` (valid 12 h), else the conat ``system.generateUserAuthToken``
+        (valid 24 h). The token is a secret: its repr is hidden."""
+        account_id = check.project_id(account_id, "account_id")
+        password = check.text(password, "password")
+        return AuthToken(self._run("user_auth", "user_auth", account_id, password))
 
+    def revoke_auth_token(self, token: str) -> None:
+        """Revoke an auth token (from :meth:`user_auth` or :meth:`create_token`) at once
+        (conat). A browser already signed in with it stays signed in."""
+        self._run("revoke_auth_token", "revoke_auth_token", _check_token(token))
+
+    def create_token(self, user: str) -> OrgToken:
+        """A sign-in token for a member of an organization you administer (conat
+        ``org.createToken``; site admins may do it for anyone in an org): ``user`` is an account
+        id or an email address. Returns ``(token, url)``; the URL (CoCalc's
+        ``/auth/impersonate?auth_token=...``) signs a browser in, e.g. ``CoCalcFrame(...,
+        auth_url=url)``. Both are secrets and hide in ``repr``."""
+        if not isinstance(user, str) or not user.strip() or any(c.isspace() for c in user.strip()):
+            raise BadInput(
+                f"user must be an account id or an email address, got {check.short(user)}"
+            )
+        token, url = self._run("create_token", "create_token", user.strip())
+        return OrgToken(AuthToken(token), AuthLink(url))
+
+    # -- the rest -------------------------------------------------------------------------------
     def ping(self) -> Pong:
-        """Check that the server answers (API v1); returns its clock and the round trip time."""
+        """Check that the server answers (conat or API v1); returns its clock and the round trip
+        time."""
         start = time.monotonic()
-        reply = self._post("ping", {})
-        return Pong(now=_parse_time(reply.get("now")), latency=time.monotonic() - start)
+        now = self._run("ping", "ping")
+        return Pong(now=_parse_time(now), latency=time.monotonic() - start)
 
     def query(self, query: dict[str, Any], options: list[Any] | None = None) -> Any:
         """A CoCalc database query (``user_query``); returns the filled-in ``query``.
@@ -645,9 +575,9 @@ class CoCalcClient:
             raise BadInput(
                 "query must be a non-empty dict, e.g. {'projects': [{'project_id': None}]}"
             )
-        body = {"query": query, "options": options}
-        reply = self._post("query", body, safe=_has_null_leaf(query))
-        return reply.get("query")
+        if options is not None and not isinstance(options, list):
+            raise BadInput("options must be a list")
+        return self._run("query", "query", query, options, _has_null_leaf(query))
 
     def projects(self) -> list[dict[str, Any]]:
         """Your projects, as dicts with ``project_id``, ``title`` and ``description``."""
@@ -656,3 +586,28 @@ class CoCalcClient:
         )
         rows = result.get("projects") if isinstance(result, dict) else None
         return [r for r in rows or [] if isinstance(r, dict)]
+
+
+def _check_function(name: object) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+", name):
+        raise BadInput(f"name must be a function name like 'system.ping', got {check.short(name)}")
+    return name
+
+
+def _check_token(token: object) -> str:
+    if not isinstance(token, str) or not token.strip() or any(c.isspace() for c in token.strip()):
+        raise BadInput("token must be a non-empty string without spaces")
+    return token.strip()
+
+
+def _check_bwlimit(bwlimit: object) -> str | int | None:
+    if bwlimit is not None and (
+        isinstance(bwlimit, bool)
+        or not isinstance(bwlimit, (str, int))
+        or str(bwlimit).strip() == ""
+    ):
+        raise BadInput(
+            "bwlimit must be an rsync bandwidth limit like '2M' or 2000, "
+            f"got {check.short(bwlimit)}"
+        )
+    return bwlimit  # type: ignore[return-value]

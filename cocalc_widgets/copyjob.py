@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import html
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import CoCalcTimeout, CopyFailed
-
-if TYPE_CHECKING:
-    from .client import CoCalcClient
 
 __all__ = ["CopyJob", "CopyStatus", "poll_delays"]
 
@@ -162,29 +160,42 @@ def poll_delays(
 class CopyJob:
     """A copy started with :meth:`CoCalcClient.copy_path_between_projects`.
 
-    ``status()`` asks CoCalc; ``wait()`` polls until the copy finishes and returns the final
-    :class:`CopyStatus` (raising :class:`CopyFailed` if it failed). ``done``, ``ok`` and
-    ``error`` reflect the latest known status, asking CoCalc once if the copy is not known to
-    be finished yet.
+    ``status()`` asks CoCalc (on a conat-only server, where CoCalc gives copies no id, it says
+    what the background request knows, at no cost); ``wait()`` waits until the copy finishes and
+    returns the final :class:`CopyStatus` (raising :class:`CopyFailed` if it failed). ``done``,
+    ``ok`` and ``error`` reflect the latest known status, asking CoCalc once if the copy is not
+    known to be finished yet. When the server could not say how a copy ended (the conat
+    bridge's timeout, a lost reply), these raise :class:`OutcomeUnknown`.
     """
 
     def __init__(
         self,
-        client: CoCalcClient,
         copy_path_id: str | None,
         request: dict[str, Any],
         *,
+        poll: Callable[[], CopyStatus] | None = None,
         last: CopyStatus | None = None,
+        schedule: Callable[[float], float] | None = None,
+        api: str | None = None,
+        changed: threading.Event | None = None,
     ) -> None:
-        self.client = client
-        #: CoCalc's id of the copy (``None`` when the server copied synchronously).
+        if poll is None and (last is None or not last.done):
+            raise ValueError("a CopyJob needs a poll function unless it is already finished")
+        #: CoCalc's id of the copy (``None`` when the server gives none: a synchronous copy,
+        #: or a copy through the conat bridge).
         self.copy_path_id = copy_path_id
         #: What was asked for (project ids, paths, options).
         self.request = dict(request)
+        #: The API generation that started the copy (``"v1"``, ``"v2"`` or ``"conat"``).
+        self.api = api
         self.created = time.monotonic()
         #: When the copy was requested (wall clock, this machine's).
         self.requested_at = time.time()
+        self._poll = poll
         self._last = last
+        self._schedule = schedule or poll_delays()
+        # Set when a background copy (conat) ends: waiting needs no polling then.
+        self._changed = changed
         #: Status requests this job has sent.
         self.polls = 0
 
@@ -195,11 +206,12 @@ class CopyJob:
 
     def status(self) -> CopyStatus:
         """Ask CoCalc for the current status of this copy."""
-        if self.copy_path_id is None:
+        if self._poll is None:
             assert self._last is not None
             return self._last
-        self.polls += 1
-        self._last = self.client._copy_status_for(self.copy_path_id, self.request)
+        if self._changed is None:
+            self.polls += 1
+        self._last = self._poll()
         return self._last
 
     def _current(self) -> CopyStatus:
@@ -229,34 +241,42 @@ class CopyJob:
         progress: bool | None = None,
         raise_on_error: bool = True,
     ) -> CopyStatus:
-        """Poll until the copy finishes; return its final :class:`CopyStatus`.
+        """Wait until the copy finishes; return its final :class:`CopyStatus`.
 
         Raises :class:`CopyFailed` (with CoCalc's error text) if the copy failed, unless
-        ``raise_on_error=False``, and :class:`CoCalcTimeout` if it is still running after
-        ``timeout`` seconds (the copy itself goes on). ``progress``: show a progress bar
-        (default: in a notebook, once the wait takes more than a second).
+        ``raise_on_error=False``, :class:`CoCalcTimeout` if it is still running after
+        ``timeout`` seconds (the copy itself goes on), and :class:`OutcomeUnknown` if the server
+        could not say how it ended. ``progress``: show a progress bar (default: in a notebook,
+        once the wait takes more than a second).
         """
         from ._progress import Progress
 
-        delays = self.client.poll_schedule
         start = time.monotonic()
         bar = Progress.maybe(progress, label=self._label(), delay=1.0)
+        status = self._last
         try:
-            status = self._last
+            if status is None and self._changed is not None:
+                status = self.status()
             while status is None or not status.done:
                 elapsed = time.monotonic() - start
-                if timeout is not None and elapsed >= timeout and self.polls:
+                if timeout is not None and elapsed >= timeout and (self.polls or self._changed):
                     state = status.state if status else "pending"
                     raise CoCalcTimeout(
-                        f"The copy {self.copy_path_id} was still {state} after {timeout:g} s; "
+                        f"The copy {self._name()} was still {state} after {timeout:g} s; "
                         "it goes on in CoCalc (call wait() again to keep waiting)",
                         endpoint="copy_path_status",
                     )
-                pause = delays(time.monotonic() - self.created)
+                if self._changed is not None:
+                    pause = 0.25 if bar.live else 3600.0
+                else:
+                    pause = self._schedule(time.monotonic() - self.created)
                 if timeout is not None:
                     pause = min(pause, max(0.0, timeout - elapsed))
                 bar.update(status.state if status else "pending")
-                time.sleep(pause)
+                if self._changed is not None:
+                    self._changed.wait(pause)
+                else:
+                    time.sleep(pause)
                 status = self.status()
         finally:
             bar.close(status.state if status is not None else None)
@@ -268,6 +288,9 @@ class CopyJob:
                 copy_status=status,
             )
         return status
+
+    def _name(self) -> str:
+        return self.copy_path_id or f"of {self.request.get('src_path')}"
 
     def _label(self) -> str:
         r = self.request

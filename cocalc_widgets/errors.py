@@ -1,9 +1,11 @@
 """The exceptions of cocalc_widgets: one base class, :class:`CoCalcError`, and subclasses that
 tell apart what went wrong, so callers can catch exactly what they can handle.
 
-Every error carries ``endpoint`` (the API endpoint or IFrame action), ``status`` (the HTTP
-status, or ``None``) and ``server_message`` (CoCalc's own text, or ``None``); ``str(error)``
-always includes the server's text. No error ever holds an API key or an auth token.
+Every error carries ``endpoint`` (the client method you called, or the IFrame action), ``route``
+(the API generation and wire endpoint that answered, e.g. ``"conat system.listing"``, or
+``None``), ``status`` (the HTTP status, or ``None``) and ``server_message`` (CoCalc's own text,
+or ``None``); ``str(error)`` always includes the server's text. No error ever holds an API key
+or an auth token.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ class CoCalcError(Exception):
         status: int | None = None,
         server_message: str | None = None,
         response: Any = None,
+        route: str | None = None,
     ) -> None:
         self.message = message
         self.endpoint = endpoint
+        #: Which API generation and wire endpoint answered (``"v2 projects/copy-path"``).
+        self.route = route
         self.status = status
         self.server_message = server_message
         #: The decoded JSON body (or text) of the reply, when there was one.
@@ -53,8 +58,10 @@ class CoCalcError(Exception):
         if self.server_message and self.server_message not in text:
             text = f"{text}: {self.server_message}"
         where = []
-        if self.endpoint:
-            where.append(self.endpoint)
+        if self.endpoint and self.route and self.route != self.endpoint:
+            where.append(f"{self.endpoint} via {self.route}")
+        elif self.endpoint or self.route:
+            where.append(self.endpoint or self.route or "")
         if self.status is not None:
             where.append(f"HTTP {self.status}")
         return f"{text} [{', '.join(where)}]" if where else text
@@ -100,11 +107,17 @@ class CoCalcTimeout(CoCalcError, TimeoutError):
 
 
 class OutcomeUnknown(CoCalcError):
-    """A request that changes something (a copy) was sent but its reply was lost.
+    """A request that changes something (a copy) was sent but its reply was lost, or the
+    server gave up waiting for it (the conat bridge's timeout) while it goes on.
 
-    It may or may not have happened. It is never re-sent blindly: look it up with
-    ``copy_path_status(src_project_id=..., target_project_id=...)``.
+    It may or may not have happened. It is never re-sent blindly: look it up (API v1:
+    ``copy_path_status(src_project_id=..., target_project_id=...)``) or check the target.
     """
+
+
+class _ServerFailedMidway(OutcomeUnknown, ServerError):
+    """A server error page in reply to a call that changes something: both a
+    :class:`ServerError` and an :class:`OutcomeUnknown` (it may have been carried out)."""
 
 
 class CopyFailed(CoCalcError):

@@ -146,7 +146,7 @@ def copy_to_many(
         except CoCalcError as err:
             result.error = err
 
-    client.detect_api()  # once, before the threads start
+    client.detect_api()  # once, before the threads start (copies with options may go elsewhere)
     with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(results)))) as pool:
         list(pool.map(start, results))
     return results
@@ -163,16 +163,16 @@ def wait_all(
 ) -> CopyResults:
     """Poll every started copy until all are finished (or ``timeout`` seconds pass).
 
-    On API v1 one search request per source project covers all of its copies. Otherwise
-    (API v2 looks up one copy per request) the few oldest copies are polled as probes until one
-    of them has finished, and then every copy is polled, ``max_in_flight`` at a time; a full
-    round also comes at least every half of the time waited, so a slow probe delays nobody for
-    long. Failures stay in the results.
+    Copies started on API v1: one search request per source project covers all of them. On
+    API v2 (one copy per request) the few oldest copies are polled as probes until one of them
+    has finished, and then every copy is polled, ``max_in_flight`` at a time; a full round also
+    comes at least every half of the time waited, so a slow probe delays nobody for long.
+    Copies through the conat bridge run in the background and cost no request to watch.
+    Failures stay in the results.
     """
     start = time.monotonic()
     last_full = start
-    searching = client.api == "v1"
-    probing = not searching
+    probing = any(r.job is not None and r.job.api == "v2" for r in results)
     bar = Progress.maybe(progress, label, total=len(results), delay=0.5)
 
     def pending() -> list[CopyResult]:
@@ -187,6 +187,8 @@ def wait_all(
                     break
                 bar.update("waiting", done=len(results) - len(todo))
                 pause = client.poll_schedule(elapsed)
+                if all(_local(r) for r in todo):
+                    pause = min(pause, _LOCAL_PAUSE)  # watching background copies is free
                 if timeout is not None:
                     pause = min(pause, max(0.0, timeout - elapsed))
                 time.sleep(pause)
@@ -208,6 +210,11 @@ def wait_all(
 _PAGE = 1000  # CoCalc's maximum ``limit`` for a copy_path_status search
 _PROBES = 4  # copies polled while none has finished (API v2)
 _FULL_ROUND_MIN = 2.0  # seconds: while probing, every copy is still polled at least this often
+_LOCAL_PAUSE = 0.05  # seconds between looks at copies that need no request (conat)
+
+
+def _local(result: CopyResult) -> bool:
+    return result.job is not None and result.job.api == "conat"
 
 
 def _finished(result: CopyResult) -> bool:
@@ -217,12 +224,14 @@ def _finished(result: CopyResult) -> bool:
 
 def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolExecutor) -> None:
     """One status round for every unfinished copy, as few requests as the API allows."""
-    singles = list(todo)
-    if client.api == "v1" and len(todo) > 2:
+    searchable = [r for r in todo if r.job is not None and r.job.api == "v1"]
+    singles = [r for r in todo if r not in searchable]
+    if len(searchable) <= 2:
+        singles, searchable = list(todo), []
+    if searchable:
         by_src: dict[str, list[CopyResult]] = {}
-        for r in todo:
+        for r in searchable:
             by_src.setdefault(r.job.request["src_project_id"], []).append(r)  # type: ignore[union-attr]
-        singles = []
         for src, group in by_src.items():
             try:  # the finished copies from this project, newest first
                 found = client.copy_path_status(src_project_id=src, pending=False, limit=_PAGE)
@@ -241,12 +250,14 @@ def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolEx
                 status = seen.get(job.copy_path_id)  # type: ignore[union-attr]
                 if status is not None:
                     job._last = status  # type: ignore[union-attr]
-                elif horizon is not None and horizon > job.requested_at + client._clock_skew - 5:  # type: ignore[union-attr]
+                elif horizon is not None and horizon > job.requested_at + client.clock_skew - 5:  # type: ignore[union-attr]
                     singles.append(r)  # it may be further down the list: ask for it alone
 
     def one(result: CopyResult) -> None:
         try:
             result.job.status()  # type: ignore[union-attr]
+        except OutcomeUnknown as err:  # the server cannot say how it ended
+            result.error = err
         except (ServerError, CoCalcConnectionError, CoCalcTimeout, RateLimited):
             pass  # transient: asked again next round
         except CoCalcError as err:

@@ -17,7 +17,7 @@ REQUEST = {"src_project_id": SRC, "src_path": "a.txt", "target_project_id": DST,
 
 
 class FakeCopy:
-    """Stands in for the client: a copy that finishes ``duration`` seconds after it started."""
+    """Stands in for CoCalc: a copy that finishes ``duration`` seconds after it started."""
 
     def __init__(self, duration: float, error: str | None = None) -> None:
         self.start = time.monotonic()
@@ -30,7 +30,7 @@ class FakeCopy:
     def finished_at(self) -> float:
         return self.start + self.duration
 
-    def _copy_status_for(self, copy_path_id: str, request: dict) -> CopyStatus:
+    def status_of(self, copy_path_id: str) -> CopyStatus:
         now = time.monotonic()
         self.polls.append(now)
         stamp = datetime.now(timezone.utc)
@@ -47,7 +47,9 @@ class FakeCopy:
 
 
 def job_for(fake: FakeCopy) -> CopyJob:
-    return CopyJob(fake, COPY, REQUEST)  # type: ignore[arg-type]
+    return CopyJob(
+        COPY, REQUEST, poll=lambda: fake.status_of(COPY), schedule=fake.poll_schedule, api="v1"
+    )
 
 
 def test_a_short_copy_is_seen_within_tens_of_milliseconds():

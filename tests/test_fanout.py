@@ -16,7 +16,7 @@ SRC = "8e3c6a6e-1d4b-4a5a-9d0c-0f3a2b1c4d5e"
 
 class FakeClient:
     api = "v1"
-    _clock_skew = 0.0
+    clock_skew = 0.0
 
     def __init__(self, page: list[CopyStatus]) -> None:
         self.page = page
@@ -27,16 +27,18 @@ class FakeClient:
         self.searches += 1
         return self.page
 
-    def _copy_status_for(self, copy_path_id, request):
+    def status_of(self, copy_path_id):
         self.singles.append(copy_path_id)
         return CopyStatus(copy_path_id=copy_path_id)
 
 
+def job_of(client, api):
+    copy_id = str(uuid.uuid4())
+    return CopyJob(copy_id, {"src_project_id": SRC}, poll=lambda: client.status_of(copy_id), api=api)
+
+
 def results_for(client, n=3):
-    return CopyResults(
-        CopyResult(str(uuid.uuid4()), None, job=CopyJob(client, str(uuid.uuid4()), {"src_project_id": SRC}))
-        for _ in range(n)
-    )
+    return CopyResults(CopyResult(str(uuid.uuid4()), None, job=job_of(client, client.api)) for _ in range(n))
 
 
 def old_rows(n, when):
@@ -75,7 +77,7 @@ class FakeV2:
     """API v2 (no search): copies that all finish ``duration`` seconds from now."""
 
     api = "v2"
-    _clock_skew = 0.0
+    clock_skew = 0.0
 
     def __init__(self, duration: float) -> None:
         from cocalc_widgets.copyjob import poll_delays
@@ -84,7 +86,7 @@ class FakeV2:
         self.finish_at = time.monotonic() + duration
         self.calls: list[float] = []
 
-    def _copy_status_for(self, copy_path_id, request):
+    def status_of(self, copy_path_id):
         now = time.monotonic()
         self.calls.append(now)
         stamp = datetime.now(timezone.utc)

@@ -1,0 +1,161 @@
+"""API v2 (``POST /api/v2/<path>``), CoCalc's REST routes on current servers (cocalc.com
+included). Plain JSON bodies; an error is HTTP 200 ``{"error": text}``. Copies get an id
+(``copy_id``) and a status route; there is no search, no scheduled copy, no ping, no file read
+and no auth token here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._http import _classify_text
+from ..copyjob import CopyJob, CopyStatus
+from ..errors import (
+    AuthenticationError,
+    BadInput,
+    CoCalcError,
+    CopyFailed,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+)
+from ..results import ExecResult
+from .base import Generation, exec_result, finished_now, unexpected
+
+_COPY = "projects/copy-path"
+_STATUS = "projects/copy-path-status"
+_NOT_THE_COPY = (PermissionDenied, AuthenticationError, BadInput, RateLimited)
+
+
+class V2(Generation):
+    """API v2: asynchronous copies with an id, files, exec, projects, user queries."""
+
+    name = "v2"
+    prefers = {
+        "copy": 0,
+        "copy_status": 0,
+        "write_file": 0,
+        "exec": 0,
+        "create_project": 0,
+        "query": 0,
+        "call": 0,
+    }
+    copy_extras = frozenset({"bwlimit"})
+    probe_route = f"/api/v2/{_STATUS}"
+
+    def _post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        safe: bool = False,
+        read_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Send one call and return its reply; ``{"error": text}`` raises a typed error."""
+        body = {k: v for k, v in body.items() if v is not None}
+        reply = self.transport.post(
+            f"{self.host}/api/v2/{path}",
+            body,
+            endpoint=path,
+            safe=safe,
+            read_timeout=read_timeout,
+        )
+        if not isinstance(reply, dict):
+            raise unexpected("a JSON object", reply, path)
+        text = reply.get("error")
+        if text is not None:
+            text = text if isinstance(text, str) else str(text)
+            raise _classify_text(text)(
+                f"CoCalc refused {path}",
+                endpoint=path,
+                status=200,
+                server_message=text,
+                response=reply,
+            )
+        return reply
+
+    def probe(self) -> bool:
+        # A read-only route that answers (an error about the missing copy_id) on any v2 server.
+        def ask() -> None:
+            try:
+                self._post(_STATUS, {}, safe=True)
+            except CoCalcError as err:
+                if err.status != 200:
+                    raise
+
+        return self._speaks(ask)
+
+    # -- copies ---------------------------------------------------------------------------------
+    def copy(self, request: dict[str, Any]) -> CopyJob:
+        wait = bool(request.get("wait_until_done"))
+        body = {
+            "src_project_id": request["src_project_id"],
+            "path": request["src_path"],
+            "target_project_id": request["target_project_id"],
+            "target_path": request["target_path"],
+            "overwrite_newer": request["overwrite_newer"],
+            "delete_missing": request["delete_missing"],
+            "backup": request["backup"],
+            "timeout": request["timeout"],
+            "bwlimit": request["bwlimit"],
+            "wait_until_done": request["wait_until_done"],
+        }
+        read_timeout = 300.0 + (request.get("timeout") or 0) if wait else None
+        try:
+            reply = self._post(_COPY, body, read_timeout=read_timeout)
+        except OutcomeUnknown as lost:
+            lost.message += (
+                "; API v2 cannot search copies, so look at the target to see whether it ran"
+            )
+            raise
+        except CoCalcError as err:
+            if wait and err.status == 200 and not isinstance(err, _NOT_THE_COPY):
+                raise CopyFailed(
+                    "The copy failed",
+                    endpoint=err.endpoint,
+                    status=err.status,
+                    server_message=err.server_message,
+                    response=err.response,
+                ) from None
+            raise
+        copy_id = reply.get("copy_id")
+        if copy_id is not None and not isinstance(copy_id, str):
+            raise unexpected("a copy_id", reply, _COPY)
+        if copy_id:
+            return CopyJob(
+                copy_id,
+                request,
+                poll=lambda: self.copy_status(copy_id, request),
+                schedule=self.settings.poll_schedule,
+                api=self.name,
+            )
+        # No id: the server copied before it answered (outside KuCalc).
+        return CopyJob(None, request, last=finished_now(request, reply), api=self.name)
+
+    def copy_status(self, copy_path_id: str, request: dict[str, Any]) -> CopyStatus:
+        reply = self._post(_STATUS, {"copy_id": copy_path_id}, safe=True)
+        return CopyStatus.from_v2(copy_path_id, reply, request)
+
+    # -- files, exec, projects ------------------------------------------------------------------
+    def write_file(self, project_id: str, path: str, content: str) -> None:
+        body = {"project_id": project_id, "path": path, "content": content}
+        self._post("projects/write-text-file", body)
+
+    def exec(self, project_id: str, fields: dict[str, Any]) -> ExecResult:
+        reply = self._post(
+            "exec", {"project_id": project_id, **fields}, read_timeout=fields["timeout"] + 30.0
+        )
+        return exec_result(reply)
+
+    def create_project(self, fields: dict[str, Any]) -> str:
+        reply = self._post("projects/create", fields)
+        pid = reply.get("project_id")
+        if not isinstance(pid, str):
+            raise unexpected("a project_id", reply, "projects/create")
+        return pid
+
+    def query(self, query: dict[str, Any], options: list[Any] | None, read: bool) -> Any:
+        reply = self._post("user-query", {"query": query, "options": options}, safe=read)
+        return reply.get("query")
+
+    def call(self, endpoint: str, fields: dict[str, Any]) -> Any:
+        return self._post(endpoint, fields)
