@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import anywidget
 import traitlets
@@ -73,6 +73,27 @@ def _is_loopback(origin: str) -> bool:
     return check.is_loopback(urlsplit(origin).hostname or "")
 
 
+def _read_auth_url(url: object) -> tuple[str, str]:
+    """``(base, token)`` of CoCalc's ``{base}/auth/impersonate?auth_token=<token>``."""
+    what = "auth_url must be CoCalc's sign-in URL '<host>/auth/impersonate?auth_token=...'"
+    if not isinstance(url, str):
+        raise BadInput(what)
+    parts = urlsplit(url.strip())
+    if not parts.path.endswith("/auth/impersonate") or parts.fragment:
+        raise BadInput(what)
+    query = parse_qs(parts.query)
+    tokens = query.get("auth_token", [])
+    if set(query) != {"auth_token"} or len(tokens) != 1 or not tokens[0].strip():
+        raise BadInput(what)
+    try:
+        base = check.base_url(
+            f"{parts.scheme}://{parts.netloc}{parts.path[: -len('/auth/impersonate')]}"
+        )
+    except BadInput:
+        raise BadInput(what) from None
+    return base, tokens[0].strip()
+
+
 def kiosk_url(
     host: str, project_id: str | None = None, path: str | None = None, *, kiosk: bool = True
 ) -> str:
@@ -106,8 +127,10 @@ class CoCalcFrame(anywidget.AnyWidget):
     ``CommandTimeout`` (no reply; its message lists the usual causes), ``FrameNotReady`` (a
     ``CommandTimeout`` for a command that could not even be sent), ``BadInput``.
 
-    Sign-in: pass ``auth_token=`` (or ``client=`` and ``account_id=``/``password=`` to get a fresh
-    one with ``client.user_auth``). ``sign_in="impersonate"`` (servers since 2024-10) loads
+    Sign-in: pass ``auth_token=``; or ``client=`` and ``account_id=``/``password=`` to get a fresh
+    one with ``client.user_auth`` (API v1 or, on current servers, the conat bridge); or
+    ``auth_url=``, the sign-in URL that ``client.create_token(user)`` returns (an organization
+    admin's way on cocalc.com). ``sign_in="impersonate"`` (servers since 2024-10) loads
     ``/auth/impersonate?auth_token=...`` and then the kiosk page; ``sign_in="url"`` (older
     servers) appends ``&auth_token=...`` to the kiosk URL.
 
@@ -155,6 +178,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         auth_token: str | None = None,
         account_id: str | None = None,
         password: str = "",
+        auth_url: str | None = None,
         sign_in: Literal["impersonate", "url"] = "impersonate",
         kiosk: bool = True,
         height: int | str = 600,
@@ -165,6 +189,17 @@ class CoCalcFrame(anywidget.AnyWidget):
             project_id = _check_project_id(project_id)
         if path is not None:
             path = _check_path(path)
+        if auth_url is not None:
+            if auth_token is not None or account_id is not None:
+                raise BadInput("give one of auth_url=, auth_token= or account_id=, not several")
+            url_base, auth_token = _read_auth_url(auth_url)
+            if host is None and client is None:
+                host = url_base
+            elif check.base_url(host or client.host) != url_base:
+                raise BadInput(
+                    f"auth_url signs in to {url_base}, but the frame shows "
+                    f"{check.base_url(host or client.host)}"
+                )
         if host is None:
             host = getattr(client, "host", None) or DEFAULT_HOST
         base, origin = _split_host(host)

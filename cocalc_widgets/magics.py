@@ -97,10 +97,16 @@ class CoCalcMagics(Magics):
     api_key = Unicode(
         None, allow_none=True, help="API key (default: $COCALC_API_KEY or ./api.key); never shown"
     ).tag(config=True)
-    api = Enum(["auto", "v1", "v2"], "auto", help="CoCalc API version").tag(config=True)
+    api = Enum(
+        ["auto", "v1", "v2", "conat"],
+        "auto",
+        help="CoCalc API generation (auto: the best one the server has, per call)",
+    ).tag(config=True)
     timeout = Float(30.0, help="Seconds to wait for each HTTP reply").tag(config=True)
     wait_timeout = Float(
-        0.0, help="Seconds %cocalc_copy waits for copies to finish (0: no limit)"
+        0.0,
+        help="Seconds %cocalc_copy waits for copies to finish (0: no limit; on a conat-only "
+        "server, 0 means the client's copy_wait, 10 minutes)",
     ).tag(config=True)
     max_in_flight = Int(64, help="Most HTTP requests sent at once by %cocalc_copy").tag(config=True)
     progress = Bool(True, help="Show a progress bar while waiting").tag(config=True)
@@ -128,7 +134,7 @@ class CoCalcMagics(Magics):
     def __repr__(self) -> str:
         return f"<CoCalcMagics host={self.host!r} api={self.api!r}>"
 
-    @observe("host", "api_key", "api", "timeout", "max_in_flight")
+    @observe("host", "api_key", "api", "timeout", "max_in_flight", "wait_timeout")
     def _settings_changed(self, change: Any) -> None:
         if self._client is not None:
             self._client.close()
@@ -146,6 +152,8 @@ class CoCalcMagics(Magics):
                     timeout=(min(5.0, self.timeout), self.timeout),
                     pool_size=max(10, self.max_in_flight),
                 )
+                if self.wait_timeout > 0:  # a blocking (conat) copy may take that long
+                    self._client.copy_wait = self.wait_timeout
             except CoCalcError as err:
                 raise _one_line(err) from None
         return self._client

@@ -190,7 +190,7 @@ def test_conat_errors_are_typed_by_their_message(conat, reply, cls, words):
 def test_wrong_password_and_the_ban_are_authentication_errors_naming_30_s(conat):
     client, rsps = conat
     rsps.post(HUB, json=suffixed("incorrect password", "system.generateUserAuthToken"))
-    with pytest.raises(AuthenticationError, match="Wrong password.*30 s") as info:
+    with pytest.raises(AuthenticationError, match=r"Wrong password.*30 s") as info:
         client.user_auth(ACCOUNT, "wrong")
     assert "incorrect password" in str(info.value)
     ban = "banned -- please wait at least #{BAN_TIME_MS/1000}s before trying again"
@@ -283,7 +283,7 @@ def test_a_bridge_timeout_on_a_copy_is_an_unknown_outcome_never_a_failure_or_a_r
     client, rsps = conat
     rsps.post(HUB, json=suffixed("timeout", "projects.copyPathBetweenProjects", "408"))
     job = client.copy_path_between_projects(SRC, "a", DST)
-    with pytest.raises(OutcomeUnknown, match="bridge.*timeout") as info:
+    with pytest.raises(OutcomeUnknown, match=r"bridge.*timeout") as info:
         job.wait(timeout=10)
     assert info.value.endpoint == "copy_path_between_projects"
     with pytest.raises(OutcomeUnknown):

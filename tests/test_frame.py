@@ -577,3 +577,35 @@ def test_auth_token_objects_are_sent_as_plain_strings() -> None:
     token = front.hello()["auth_token"]
     assert type(token) is str and token == TOKEN
     f.close()
+
+
+def test_auth_url_from_create_token_signs_in_without_a_client() -> None:
+    from cocalc_widgets import AuthLink
+
+    url = AuthLink(f"https://cocalc.example/auth/impersonate?auth_token={TOKEN}")
+    f = CoCalcFrame(PID, "a.txt", auth_url=url)
+    assert f.host == "https://cocalc.example"  # taken from the URL
+    assert f.get_state()["_signin"] == "impersonate"
+    assert f.get_state()["_impersonate_url"] == "https://cocalc.example/auth/impersonate"
+    for text in (repr(f), json.dumps(f.get_state())):
+        assert TOKEN not in text
+    assert Front(f).hello()["auth_token"] == TOKEN
+    f.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"auth_url": "https://cocalc.example/app?auth_token=x"}, "sign-in URL"),
+        ({"auth_url": "https://cocalc.example/auth/impersonate"}, "sign-in URL"),
+        ({"auth_url": "https://cocalc.example/auth/impersonate?auth_token="}, "sign-in URL"),
+        ({"auth_url": "https://cocalc.example/auth/impersonate?auth_token=a&x=1"}, "sign-in URL"),
+        ({"auth_url": 42}, "sign-in URL"),
+        ({"auth_url": f"https://other.example/auth/impersonate?auth_token={TOKEN}", "host": "https://cocalc.example"}, "signs in to https://other.example"),
+        ({"auth_url": f"https://cocalc.example/auth/impersonate?auth_token={TOKEN}", "auth_token": TOKEN}, "not several"),
+    ],
+)
+def test_a_bad_auth_url_is_refused_without_showing_the_token(kwargs, words) -> None:
+    with pytest.raises(BadInput, match=words) as info:
+        CoCalcFrame(PID, **kwargs)
+    assert TOKEN not in str(info.value)
