@@ -165,7 +165,7 @@ def test_v1_only_calls_on_a_v2_only_server_say_why(tmp_path):
     with Emulator(data_dir=tmp_path / "d", api_versions=("v2",)) as emu:
         a, b = emu.create_project("A"), emu.create_project("B")
         with make_client(emu) as client:
-            with pytest.raises(BadInput, match="needs one of: API v1 .*, API conat .*none of them") as info:
+            with pytest.raises(BadInput, match=r"needs one of: API v1 .*, API conat .*none of them") as info:
                 client.user_auth(emu.account_id)
             assert info.value.endpoint == "user_auth"
             with pytest.raises(BadInput, match="needs one of: API v1"):

@@ -297,10 +297,10 @@ def test_typed_v2_methods(v2):
     assert client.projects() == []
     rsps.post(f"{HOST}/api/v2/projects/start", json={"status": "ok"})
     assert client.call("projects/start", project_id=SRC) == {"status": "ok"}
-    with pytest.raises(BadInput, match="not in CoCalc's API v2.*API v1 or conat") as info:
+    with pytest.raises(BadInput, match=r"not in CoCalc's API v2.*API v1 or conat") as info:
         client.user_auth(SRC)
     assert info.value.endpoint == "user_auth"
-    with pytest.raises(BadInput, match="not in CoCalc's API v2.*api='auto'"):
+    with pytest.raises(BadInput, match=r"not in CoCalc's API v2.*api='auto'"):
         client.read_text_file_from_project(SRC, "f.txt")
     assert len(rsps.calls) == 5  # nothing sent for the two refused calls
 
