@@ -76,7 +76,7 @@ def conat_error(reply: dict[str, Any], endpoint: str, *, write: bool, waited: fl
     kw: dict[str, Any] = {
         "endpoint": endpoint,
         "status": 200,
-        "server_message": text,
+        "server_message": message,  # the full text, suffix and all, stays in ``response``
         "response": reply,
     }
     if low == "timeout" or code == "408":
@@ -108,15 +108,15 @@ def conat_error(reply: dict[str, Any], endpoint: str, *, write: bool, waited: fl
             **kw,
         )
     if low.startswith("unknown function") or low == "account not found":
-        return NotFound(f"CoCalc has no such thing: {message}", **kw)
+        return NotFound("CoCalc has no such thing", **kw)
     if "not in an org" in low or "must be an admin" in low or "must match" in low:
-        return PermissionDenied(f"CoCalc refused {endpoint}", **kw)
+        return PermissionDenied("CoCalc refused the call", **kw)
     if low.startswith(("must specify", "timeout must be positive")):
-        return BadInput(f"CoCalc refused {endpoint}", **kw)
+        return BadInput("CoCalc refused the call", **kw)
     cls = _classify_text(message)
     if cls is AuthenticationError:
         return cls("CoCalc refused the API key", **kw)
-    return cls(f"CoCalc refused {endpoint}", **kw)
+    return cls("CoCalc refused the call", **kw)
 
 
 class _Workers:
@@ -181,7 +181,7 @@ class _BackgroundCopy:
             else:
                 self.unknown = OutcomeUnknown(err.message, endpoint=err.endpoint)
         except CoCalcError as err:
-            self.error = _message(err.server_message)[0] if err.server_message else str(err)
+            self.error = err.server_message or str(err)
         except Exception as err:  # never lose the job to a bug: say so
             self.unknown = OutcomeUnknown(f"The copy request failed in the client: {err!r}")
         finally:
