@@ -1,7 +1,9 @@
 """A local CoCalc stand-in over real folders (like moto for AWS).
 
-It speaks CoCalc's HTTP API v1 and v2 (see PROTOCOL.md) on loopback, copies files between
-project folders on disk with rsync's semantics, serves kiosk pages, and can inject faults::
+It speaks CoCalc's HTTP API v1 and v2 and the conat bridges (``/api/conat/hub`` and
+``/api/conat/project``, what CoCalc's own ``cocalc-api`` client uses; see PROTOCOL.md) on
+loopback, copies files between project folders on disk with rsync's semantics, serves kiosk
+pages, keeps accounts and organisations for auth tokens, and can inject faults::
 
     from cocalc_widgets.emulator import Emulator
 
@@ -23,13 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._faults import Faults
 from ._state import EmulatorState
+from ._versions import API_VERSIONS
+
+DEMO_ORG = "demo"
 
 if TYPE_CHECKING:
     from ._api import ApiContext
     from ._app import ServerThread
     from ._copy import CopyManager
 
-__all__ = ["Emulator", "EmulatorState", "Faults"]
+__all__ = ["API_VERSIONS", "Emulator", "EmulatorState", "Faults"]
 
 MiB = 1024 * 1024
 
@@ -67,9 +72,12 @@ class Emulator:
     """A CoCalc emulator serving from a background thread (``start``/``stop`` or ``with``).
 
     Args mirror the command line: ``copy_delay`` makes every copy take at least that many
-    seconds; ``allow_exec`` enables ``project_exec``; ``faults`` is a :class:`Faults` (or a
-    dict of its fields); ``api_versions`` lists the APIs served (``("v2",)`` acts like current
-    cocalc.com, ``("v1",)`` like an old server); ``max_body`` bodies above it get HTTP 413.
+    seconds; ``allow_exec`` enables ``project_exec`` (v1), ``exec`` (v2) and ``system.exec``
+    (conat); ``faults`` is a :class:`Faults` (or a dict of its fields); ``api_versions`` lists
+    the APIs served, any of ``v1``, ``v2``, ``conat`` (default all three; ``("v2", "conat")``
+    acts like current cocalc.com, ``("v1",)`` like an old server); ``max_body`` bodies above it
+    get HTTP 413. The API key belongs to ``account_id`` (password ``password``), a site admin
+    unless ``site_admin=False``.
     Kiosk pages: ``require_sign_in`` (an auth token or the sign-in cookie is needed),
     ``samesite_remember_me`` (CoCalc's cookie setting; ``"none"`` for cross-site embedding),
     ``kiosk_startup_delay`` (seconds before a page answers IFrame messages), and
@@ -84,6 +92,7 @@ class Emulator:
         api_key: str | None = None,
         account_id: str | None = None,
         password: str | None = None,
+        site_admin: bool = True,
         iframe_comm_hosts: Iterable[str] | str = (),
         dev_http_origins: Iterable[str] | str = (),
         copy_delay: float = 0.0,
@@ -91,7 +100,7 @@ class Emulator:
         faults: Faults | dict | None = None,
         max_body: int = 16 * MiB,
         require_sign_in: bool = True,
-        api_versions: Iterable[str] = ("v1", "v2"),
+        api_versions: Iterable[str] = API_VERSIONS,
         quiet: bool = True,
         samesite_remember_me: str = "lax",
         kiosk_startup_delay: float = 0.1,
@@ -106,6 +115,7 @@ class Emulator:
             api_key=api_key,
             account_id=account_id,
             password=password,
+            site_admin=site_admin,
             iframe_comm_hosts=list(iframe_comm_hosts)
             if not isinstance(iframe_comm_hosts, str)
             else iframe_comm_hosts,
@@ -129,6 +139,8 @@ class Emulator:
             max_body=max_body,
         )
         self._server: ServerThread | None = None
+        self.demo_accounts: dict[str, str] = {}
+        """``{name: account_id}`` of the accounts :meth:`seed_demo` made (in org ``demo``)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> Emulator:
@@ -188,6 +200,11 @@ class Emulator:
     def password(self) -> str:
         return self.state.password
 
+    @property
+    def site_admin(self) -> bool:
+        """Whether the key's account is a site admin (it may get any user's auth token)."""
+        return self.state.site_admin
+
     # -- runtime switches ----------------------------------------------------------------------
     @property
     def faults(self) -> Faults:
@@ -220,7 +237,7 @@ class Emulator:
 
     @api_versions.setter
     def api_versions(self, value: Iterable[str]) -> None:
-        self.ctx.api_versions = tuple(value)
+        self.ctx.api_versions = value
 
     # -- inspection ----------------------------------------------------------------------------
     @property
@@ -259,9 +276,32 @@ class Emulator:
         """The folder of a project."""
         return self.state.project_dir(project_id)
 
+    # -- accounts and organisations ------------------------------------------------------------
+    def create_account(
+        self,
+        first_name: str,
+        last_name: str = "",
+        email_address: str | None = None,
+        password: str | None = None,
+        org: str | None = None,
+    ) -> str:
+        """Create an account (``password=None``: it cannot sign in with a password; ``org``: an
+        existing organisation's name) and return its id."""
+        return self.state.create_account(first_name, last_name, email_address, password, org)
+
+    def create_org(self, name: str, admins: Iterable[str] = ()) -> str:
+        """Create an organisation whose admins (account ids) may get auth tokens for its
+        members with ``org.createToken``; returns its name."""
+        return self.state.create_org(name, admins)
+
     def seed_demo(self) -> dict[str, str]:
         """Create "Instructor" (with a ``handout`` folder) and "Student 1".."Student 5" unless
-        projects with those titles exist; returns ``{title: project_id}``."""
+        projects with those titles exist; returns ``{title: project_id}``.
+
+        Also creates the accounts "Student 1".."Student 5" (``student<i>@example.com``, no
+        password, each a collaborator of its project) in the organisation ``demo``, which the
+        key's account administers; they are in :attr:`demo_accounts`.
+        """
         with self.state.lock:
             by_title = {p.title: p.project_id for p in self.state.projects.values()}
         out: dict[str, str] = {}
@@ -279,7 +319,24 @@ class Emulator:
             note = self.project_path(out[f"Student {i}"]) / "welcome.md"
             if not note.exists():
                 note.write_text(f"# Welcome, student {i}\n")
+        self._seed_demo_accounts(out)
         return out
+
+    def _seed_demo_accounts(self, projects: dict[str, str]) -> None:
+        if DEMO_ORG in self.state.orgs:
+            self.state.add_org_admin(DEMO_ORG, self.account_id)
+        else:
+            self.create_org(DEMO_ORG, admins=[self.account_id])
+        for i in range(1, 6):
+            name, email = f"Student {i}", f"student{i}@example.com"
+            found = self.state.find_account(email)
+            account_id = (
+                found.account_id
+                if found is not None
+                else self.create_account("Student", str(i), email, org=DEMO_ORG)
+            )
+            self.state.add_collaborator(projects[name], account_id)
+            self.demo_accounts[name] = account_id
 
     def __repr__(self) -> str:
         where = self.url if self._server is not None else "stopped"

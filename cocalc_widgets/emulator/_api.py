@@ -1,21 +1,20 @@
-"""The API side of the emulator: v1 and v2 dispatch, authentication, JSON handling, faults.
+"""The API side of the emulator: which generation answers which path, faults, the request log.
 
-Order of checks for v1 follows CoCalc (``hub/servers/app/api.ts`` then
-``hub/api/handler.coffee``): body parsing (413, malformed JSON), Authorization header, endpoint,
-parameters, API key, handler. Dispatcher errors are HTTP 400 ``{"error"}``; operation errors
-are HTTP 200 ``{"event":"error","id","error"}``.
+``/api/v1/*`` goes to ``_api_v1``, ``/api/v2/*`` to ``_api_v2``, ``/api/conat/hub`` and
+``/api/conat/project`` to ``_api_conat``; each maps its own envelope onto the shared
+operations. A generation that is not served answers as a server without it does.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
-import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from werkzeug.wrappers import Request, Response
 
+from . import _api_conat as conat
 from . import _api_v1 as v1
 from . import _api_v2 as v2
 from ._copy import CopyManager
@@ -28,20 +27,30 @@ from ._http import (
     html_response,
     json_response,
     nextjs_404,
-    read_body,
 )
 from ._state import EmulatorState
+from ._tokens import Bans
+from ._versions import API_VERSIONS, parse_api_versions
 
-log = logging.getLogger("cocalc_widgets.emulator")
 _REASONS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Temporarily Unavailable",
 }
+# What a server without a generation answers on its paths.
+_NOT_SERVED: dict[str, Callable[[Request], Response]] = {
+    "v1": nextjs_404,  # current cocalc.com: Next.js has no /api/v1
+    "v2": express_404,  # an old hub: Express has no /api/v2
+    "conat": nextjs_404,  # an old server: Next.js has no /api/conat
+}
 
 
 class ApiContext:
-    """Everything the API handlers share: state, copies, switches, request log, bans."""
+    """Everything the API handlers share: state, copies, switches, request log, bans.
+
+    ``v1_bans`` (60 s) and ``conat_bans`` (30 s) hold the wrong-password bans of v1
+    ``user_auth`` and conat ``system.generateUserAuthToken``; their ``seconds`` are settable.
+    """
 
     def __init__(
         self,
@@ -50,34 +59,57 @@ class ApiContext:
         *,
         faults: Faults,
         allow_exec: bool = False,
-        api_versions: Iterable[str] = ("v1", "v2"),
+        api_versions: Iterable[str] = API_VERSIONS,
         max_body: int = 16 * 1024 * 1024,
         ban_seconds: float = 60.0,
+        conat_ban_seconds: float = 30.0,
     ) -> None:
         self.state = state
         self.copies = copies
         self.faults = faults
         self.allow_exec = allow_exec
-        self.api_versions = tuple(api_versions)
+        self._api_versions = parse_api_versions(api_versions)
         self.max_body = max_body
-        self.ban_seconds = ban_seconds
-        self.bans: dict[str, float] = {}
+        self.v1_bans = Bans(ban_seconds)
+        self.conat_bans = Bans(conat_ban_seconds)
         self.requests: list[dict] = []
         self.lock = threading.Lock()
 
+    @property
+    def api_versions(self) -> tuple[str, ...]:
+        """The generations served (any of ``v1``, ``v2``, ``conat``)."""
+        return self._api_versions
+
+    @api_versions.setter
+    def api_versions(self, value: Iterable[str]) -> None:
+        self._api_versions = parse_api_versions(value)
+
     # -- entry point ---------------------------------------------------------------------------
     def handle(self, request: Request) -> Response | None:
-        """Answer ``/api/v1/*``, ``/api/v2/*`` and ``/_emulator/*``; ``None`` for other paths."""
+        """Answer the API paths and ``/_emulator/*``; ``None`` for other paths."""
         path = request.path
         if path.startswith("/_emulator/"):
             return self._debug(request)
-        for api in ("v1", "v2"):
+        for api, module in (("v1", v1), ("v2", v2)):
             prefix = f"/api/{api}/"
             if path.startswith(prefix) or path == prefix.rstrip("/"):
-                return self._api(api, path[len(prefix) :].strip("/"), request)
+                endpoint = path[len(prefix) :].strip("/")
+                answer = partial(module.handle, self, endpoint, request)
+                return self._serve(api, endpoint, request, answer)
+        if path in (conat.HUB_PATH, conat.PROJECT_PATH):
+            try:  # read first: the request log names the method called
+                params = conat.read_params(request, self.max_body)
+            except HttpError as err:
+                return self._serve("conat", "", request, err.to_response)
+            name = params.get("name")
+            answer = partial(conat.handle, self, request, params)
+            return self._serve("conat", name if isinstance(name, str) else "", request, answer)
         return None
 
-    def _api(self, api: str, endpoint: str, request: Request) -> Response:
+    def _serve(
+        self, api: str, endpoint: str, request: Request, answer: Callable[[], Response]
+    ) -> Response:
+        """Log the request, apply faults, and answer (or 404 if ``api`` is not served)."""
         record = {
             "time": time.time(),
             "method": request.method,
@@ -94,7 +126,7 @@ class ApiContext:
             if not fault.after:
                 return self._fault_response(fault)
         try:
-            response = self._v1(endpoint, request) if api == "v1" else self._v2(endpoint, request)
+            response = answer() if api in self.api_versions else _NOT_SERVED[api](request)
         except HttpError as err:
             response = err.to_response()
         record["status"] = response.status_code
@@ -116,68 +148,6 @@ class ApiContext:
         status = int(self.faults.error_status or 503)
         html = SERVER_ERROR_HTML.format(code=status, reason=_REASONS.get(status, "Server Error"))
         return html_response(html, status)
-
-    # -- v1 ------------------------------------------------------------------------------------
-    def _v1(self, endpoint: str, request: Request) -> Response:
-        if "v1" not in self.api_versions:
-            return nextjs_404(request)
-        if request.method != "POST":
-            return express_404(request)
-        body = read_body(request, self.max_body)
-        key = get_api_key(request)
-        event = endpoint.rsplit("/", 1)[-1]
-        known = event in v1.FIELDS or event in v1.NOT_EMULATED
-        if not known and event not in v1.NOT_API:
-            raise HttpError(400, f"unknown endpoint '{event}'")
-        if event in v1.NOT_API:
-            raise HttpError(400, f"endpoint '{event}' is not part of the HTTP API")
-        mesg: dict = dict(body) if isinstance(body, dict) else {}
-        if event in v1.FIELDS:
-            try:
-                mesg = v1.validate(event, body)
-            except ValueError as err:
-                raise HttpError(400, f"invalid parameters '{err}'") from None
-            if event == "query" and mesg.get("multi_response") not in (None, False):
-                raise HttpError(400, "multi_response queries aren't supported")
-        if mesg.get("id") is None:
-            mesg["id"] = str(uuid.uuid4())
-        if not self.state.check_api_key(key):
-            raise HttpError(400, WRONG_KEY)
-        if event in v1.NOT_EMULATED:
-            raise HttpError(400, f"unknown message event type '{event}'")
-        try:
-            return json_response(v1.HANDLERS[event](self, mesg))
-        except v1.OpError as err:
-            return json_response({"event": "error", "id": mesg["id"], "error": str(err)})
-        except Exception as err:  # never a traceback page
-            log.exception("v1 %s failed", event)
-            return json_response(
-                {"event": "error", "id": mesg["id"], "error": f"emulator internal error: {err!r}"}
-            )
-
-    # -- v2 ------------------------------------------------------------------------------------
-    def _v2(self, endpoint: str, request: Request) -> Response:
-        if "v2" not in self.api_versions:
-            return express_404(request)
-        handler = v2.HANDLERS.get(endpoint)
-        if handler is None:
-            return nextjs_404(request)
-        if request.method != "POST":
-            return json_response({"message": "must use a POST request"}, 404)
-        body = read_body(request, self.max_body)
-        if not isinstance(body, dict):
-            body = {}
-        try:
-            signed_in = self.state.check_api_key(get_api_key(request))
-        except HttpError:
-            signed_in = False
-        try:
-            return json_response(handler(self, body, signed_in))
-        except v2.V2Error as err:
-            return json_response({"error": str(err)})
-        except Exception as err:  # never a traceback page
-            log.exception("v2 %s failed", endpoint)
-            return json_response({"error": f"emulator internal error: {err!r}"})
 
     # -- debug ---------------------------------------------------------------------------------
     def _debug(self, request: Request) -> Response:

@@ -1,19 +1,33 @@
-"""API v1 endpoints (``POST /api/v1/<endpoint>``): field tables and handlers.
+"""API v1 (``POST /api/v1/<endpoint>``): dispatch, field tables, and the endpoints over the
+shared operations.
 
-A handler gets the validated message (defaults filled in, ``id`` set) and returns the response
-message, or raises :class:`OpError`, which the dispatcher turns into HTTP 200
-``{"event":"error","id":...,"error":...}``.
+Order of checks follows CoCalc (``hub/servers/app/api.ts`` then ``hub/api/handler.coffee``):
+body parsing (413, malformed JSON), Authorization header, endpoint, parameters, API key,
+handler. Dispatcher errors are HTTP 400 ``{"error"}``. A handler gets the validated message
+(defaults filled in, ``id`` set) and returns the response message, or raises
+:class:`OpFailed`, answered as HTTP 200 ``{"event":"error","id":...,"error":...}``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.wrappers import Request, Response
+
 from ._copy import WAIT_LIMIT_S, iso
-from ._state import PathError, UnknownProject
+from ._exec import run_exec
+from ._files import read_text, write_text
+from ._http import WRONG_KEY, HttpError, express_404, get_api_key, json_response, read_body
+from ._ops import Banned, OpFailed, WrongPassword
+from ._ops import create_project as create_project_op
+from ._query import run_query
+from ._state import TOKEN_TTL, PathError, UnknownProject
+from ._tokens import user_token
 from ._values import (
     is_uuid,
     js_loose_true,
@@ -28,15 +42,12 @@ from ._values import (
 if TYPE_CHECKING:
     from ._api import ApiContext
 
+log = logging.getLogger("cocalc_widgets.emulator")
 REQUIRED = "__!!!!!!this is a required property!!!!!!__"
 COPY_NOTE = (
     "Query copy_path_status with the copy_path_id to learn if the copy operation was successful."
 )
 BANNED = "banned -- please wait at least 60s before trying again"
-
-
-class OpError(Exception):
-    """An operation error: HTTP 200 with ``event: error``."""
 
 
 # Field tables (message.js @ 2025-01, see the spec's Appendix 1). ``None`` = no default.
@@ -198,23 +209,61 @@ def validate(event: str, body: object) -> dict:
     return mesg
 
 
+# -- dispatch ------------------------------------------------------------------------------------
+def handle(ctx: ApiContext, endpoint: str, request: Request) -> Response:
+    """Answer ``POST /api/v1/<endpoint>``."""
+    if request.method != "POST":
+        return express_404(request)
+    body = read_body(request, ctx.max_body)
+    key = get_api_key(request)
+    event = endpoint.rsplit("/", 1)[-1]
+    known = event in FIELDS or event in NOT_EMULATED
+    if not known and event not in NOT_API:
+        raise HttpError(400, f"unknown endpoint '{event}'")
+    if event in NOT_API:
+        raise HttpError(400, f"endpoint '{event}' is not part of the HTTP API")
+    mesg: dict = dict(body) if isinstance(body, dict) else {}
+    if event in FIELDS:
+        try:
+            mesg = validate(event, body)
+        except ValueError as err:
+            raise HttpError(400, f"invalid parameters '{err}'") from None
+        if event == "query" and mesg.get("multi_response") not in (None, False):
+            raise HttpError(400, "multi_response queries aren't supported")
+    if mesg.get("id") is None:
+        mesg["id"] = str(uuid.uuid4())
+    if not ctx.state.check_api_key(key):
+        raise HttpError(400, WRONG_KEY)
+    if event in NOT_EMULATED:
+        raise HttpError(400, f"unknown message event type '{event}'")
+    try:
+        return json_response(HANDLERS[event](ctx, mesg))
+    except OpFailed as err:
+        return json_response({"event": "error", "id": mesg["id"], "error": str(err)})
+    except Exception as err:  # never a traceback page
+        log.exception("v1 %s failed", event)
+        return json_response(
+            {"event": "error", "id": mesg["id"], "error": f"emulator internal error: {err!r}"}
+        )
+
+
 # -- access --------------------------------------------------------------------------------------
 def _has_project(ctx: ApiContext, project_id: object) -> bool:
-    return is_uuid(project_id) and project_id in ctx.state.projects
+    return ctx.state.is_collaborator(ctx.state.account_id, project_id)
 
 
 def _require_write(ctx: ApiContext, target: object) -> None:
     if not is_uuid(target):
-        raise OpError(f"invalid target_project_id={js_str(target)}")
+        raise OpFailed(f"invalid target_project_id={js_str(target)}")
     if not _has_project(ctx, target):
-        raise OpError(f"ACCESS BLOCKED -- No write access to target project -- {target}")
+        raise OpFailed(f"ACCESS BLOCKED -- No write access to target project -- {target}")
 
 
 def _require_read(ctx: ApiContext, src: object) -> None:
     if not is_uuid(src):
-        raise OpError(f"invalid src_project_id={js_str(src)}")
+        raise OpFailed(f"invalid src_project_id={js_str(src)}")
     if not _has_project(ctx, src):
-        raise OpError(f"ACCESS BLOCKED -- No read access to source project -- {src}")
+        raise OpFailed(f"ACCESS BLOCKED -- No read access to source project -- {src}")
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -226,15 +275,15 @@ def _bool_field(mesg: dict, name: str) -> bool:
     try:
         return pg_bool(mesg.get(name), name)
     except ValueError as err:
-        raise OpError(str(err)) from None
+        raise OpFailed(str(err)) from None
 
 
 def copy_path_between_projects(ctx: ApiContext, mesg: dict) -> dict:
     src, target = mesg["src_project_id"], mesg["target_project_id"]
     if not is_uuid(src):
-        raise OpError(f"src_project_id='{js_str(src)}' not valid")
+        raise OpFailed(f"src_project_id='{js_str(src)}' not valid")
     if not is_uuid(target):
-        raise OpError(f"target_project_id='{js_str(target)}' not valid")
+        raise OpFailed(f"target_project_id='{js_str(target)}' not valid")
     _require_write(ctx, target)
     _require_read(ctx, src)
     src_path = mesg["src_path"]
@@ -242,24 +291,24 @@ def copy_path_between_projects(ctx: ApiContext, mesg: dict) -> dict:
     if target_path is None:
         target_path = src_path
     if not isinstance(src_path, str) or not isinstance(target_path, str):
-        raise OpError("src_path and target_path must be strings")
+        raise OpFailed("src_path and target_path must be strings")
     exclude = mesg.get("exclude")
     if isinstance(exclude, str):
         exclude = [exclude]
     if exclude is not None and not (
         isinstance(exclude, list) and all(isinstance(p, str) for p in exclude)
     ):
-        raise OpError("exclude must be an array of strings (rsync patterns)")
+        raise OpFailed("exclude must be an array of strings (rsync patterns)")
     timeout = None
     if mesg.get("timeout") is not None:
         timeout = js_number(mesg["timeout"])
         if timeout is None or timeout < 0:
-            raise OpError(f"timeout='{js_str(mesg['timeout'])}' must be a number of seconds")
+            raise OpFailed(f"timeout='{js_str(mesg['timeout'])}' must be a number of seconds")
     scheduled_at = None
     if mesg.get("scheduled") is not None:
         scheduled_at = parse_date(mesg["scheduled"])
         if scheduled_at is None:
-            raise OpError(f"opts.scheduled = '{js_str(mesg['scheduled'])}' is not a valid date")
+            raise OpFailed(f"opts.scheduled = '{js_str(mesg['scheduled'])}' is not a valid date")
     wait = js_loose_true(mesg.get("wait_until_done")) and scheduled_at is None
     try:
         op = ctx.copies.submit(
@@ -276,15 +325,15 @@ def copy_path_between_projects(ctx: ApiContext, mesg: dict) -> dict:
             api="v1",
         )
     except (PathError, UnknownProject) as err:
-        raise OpError(str(err)) from None
+        raise OpFailed(str(err)) from None
     if wait:
         if not ctx.copies.wait(op, WAIT_LIMIT_S):
-            raise OpError(
+            raise OpFailed(
                 f"timeout waiting for copy operation {op.copy_path_id} to finish "
                 f"(waited {WAIT_LIMIT_S:g}s); it may still succeed"
             )
         if op.error:
-            raise OpError(op.error)
+            raise OpFailed(op.error)
         return {"event": "success", "id": mesg["id"]}
     return {
         "event": "copy_path_between_projects_response",
@@ -304,7 +353,7 @@ def _sanitize(value: object, default: int, maximum: int, name: str) -> int:
     else:
         number = js_number(value)
     if number is None or number < 0 or number > maximum:
-        raise OpError(f"ILLEGAL VALUE {name}='{js_str(value)}' (must be in [0, {maximum}])")
+        raise OpFailed(f"ILLEGAL VALUE {name}='{js_str(value)}' (must be in [0, {maximum}])")
     return int(number)
 
 
@@ -313,14 +362,14 @@ def copy_path_status(ctx: ApiContext, mesg: dict) -> dict:
         mesg.get("src_project_id") is not None or mesg.get("target_project_id") is not None
     )
     if not search_many and mesg.get("copy_path_id") is None:
-        raise OpError(
+        raise OpFailed(
             "'copy_path_id' (UUID) of a copy operation or 'src_project_id/target_project_id' "
             "must be defined"
         )
     if not search_many:
         op = ctx.copies.get(str(mesg["copy_path_id"]))
         if op is None:
-            raise OpError(f"Can't find copy operation with ID={js_str(mesg['copy_path_id'])}")
+            raise OpFailed(f"Can't find copy operation with ID={js_str(mesg['copy_path_id'])}")
         _require_write(ctx, op.target_project_id)
         _require_read(ctx, op.source_project_id)
         return {"event": "copy_path_status_response", "id": mesg["id"], "data": op.to_v1()}
@@ -352,15 +401,15 @@ def copy_path_status(ctx: ApiContext, mesg: dict) -> dict:
 def copy_path_delete(ctx: ApiContext, mesg: dict) -> dict:
     copy_path_id = mesg.get("copy_path_id")
     if copy_path_id is None:
-        raise OpError("ERROR: copy_path_id missing")
+        raise OpFailed("ERROR: copy_path_id missing")
     copy_path_id = js_str(copy_path_id)
     op = ctx.copies.get(copy_path_id)
     if op is None or op.scheduled_at is None or op.finished:
-        raise OpError(f"Copy operation '{copy_path_id}' either does not exist or already finished")
+        raise OpFailed(f"Copy operation '{copy_path_id}' either does not exist or already finished")
     _require_write(ctx, op.target_project_id)
     _require_read(ctx, op.source_project_id)
     if not ctx.copies.delete_scheduled(copy_path_id):
-        raise OpError(f"Copy operation '{copy_path_id}' either does not exist or already finished")
+        raise OpFailed(f"Copy operation '{copy_path_id}' either does not exist or already finished")
     return {
         "event": "copy_path_status_response",
         "id": mesg["id"],
@@ -368,101 +417,58 @@ def copy_path_delete(ctx: ApiContext, mesg: dict) -> dict:
     }
 
 
-def _no_access(ctx: ApiContext, project_id: object, kind: str) -> OpError:
-    return OpError(
-        f"User {ctx.state.account_id} does not have {kind} access to project {js_str(project_id)}"
-    )
-
-
 def write_text_file_to_project(ctx: ApiContext, mesg: dict) -> dict:
-    project_id = mesg["project_id"]
-    if not _has_project(ctx, project_id):
-        raise _no_access(ctx, project_id, "write")
-    content = mesg["content"]
-    if not isinstance(content, str):
-        raise OpError("content must be a string")
-    try:
-        target = ctx.state.resolve(project_id, mesg["path"])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
-    except PathError as err:
-        raise OpError(str(err)) from None
-    except IsADirectoryError:
-        raise OpError(f"EISDIR: illegal operation on a directory, open '{mesg['path']}'") from None
-    except OSError as err:
-        raise OpError(f"{type(err).__name__}: {err.strerror or err}") from None
+    account_id = ctx.state.account_id
+    write_text(ctx.state, account_id, mesg["project_id"], mesg["path"], mesg["content"])
     return {"event": "file_written_to_project", "id": mesg["id"]}
-
-
-def _read_one(ctx: ApiContext, project_id: object, path: object) -> str:
-    if not _has_project(ctx, project_id):
-        raise _no_access(ctx, project_id, "read")
-    try:
-        target = ctx.state.resolve(str(project_id), path)  # type: ignore[arg-type]
-        return target.read_bytes().decode("utf-8", "replace")
-    except PathError as err:
-        raise OpError(str(err)) from None
-    except FileNotFoundError:
-        raise OpError(f"ENOENT: no such file or directory, open '{js_str(path)}'") from None
-    except IsADirectoryError:
-        raise OpError(f"EISDIR: illegal operation on a directory, read '{js_str(path)}'") from None
-    except OSError as err:
-        raise OpError(f"{type(err).__name__}: {err.strerror or err}") from None
 
 
 def read_text_file_from_project(ctx: ApiContext, mesg: dict) -> dict:
     project_id, path = mesg["project_id"], mesg["path"]
+    account_id = ctx.state.account_id
     if isinstance(project_id, list) or isinstance(path, list):
         if not isinstance(project_id, list):
-            raise OpError("project_id must be an array")
+            raise OpFailed("project_id must be an array")
         if not isinstance(path, list) or len(path) != len(project_id):
-            raise OpError(
+            raise OpFailed(
                 "if project_id is an array, then path must be an array of the same length"
             )
         content = []
         for pid, p in zip(project_id, path, strict=False):
             try:
-                content.append({"project_id": pid, "path": p, "content": _read_one(ctx, pid, p)})
-            except OpError as err:
+                text = read_text(ctx.state, account_id, pid, p)
+                content.append({"project_id": pid, "path": p, "content": text})
+            except OpFailed as err:
                 content.append({"project_id": pid, "path": p, "error": str(err)})
         return {"event": "text_file_read_from_project", "id": mesg["id"], "content": content}
     return {
         "event": "text_file_read_from_project",
         "id": mesg["id"],
-        "content": _read_one(ctx, project_id, path),
+        "content": read_text(ctx.state, account_id, project_id, path),
     }
 
 
 def create_project(ctx: ApiContext, mesg: dict) -> dict:
     title, description = js_str(mesg.get("title", "")), js_str(mesg.get("description", ""))
-    try:
-        project_id = ctx.state.create_project(title=title, description=description)
-    except (OSError, ValueError) as err:
-        raise OpError(f"Failed to create new project '{title}' -- {json.dumps(str(err))}") from None
+    project_id = create_project_op(ctx.state, ctx.state.account_id, title, description)
     return {"event": "project_created", "id": mesg["id"], "project_id": project_id}
 
 
 def user_auth(ctx: ApiContext, mesg: dict) -> dict:
     account_id, password = js_str(mesg["account_id"]), js_str(mesg["password"])
-    now = time.monotonic()
-    with ctx.lock:
-        until = ctx.bans.get(account_id, 0.0)
-        if until > now:
-            raise OpError(BANNED)
-        correct = account_id == ctx.state.account_id and (
-            password == "" or password == ctx.state.password
+    try:
+        token = user_token(
+            ctx.state, ctx.v1_bans, ctx.state.account_id, account_id, password, TOKEN_TTL
         )
-        if not correct:
-            ctx.bans[account_id] = now + ctx.ban_seconds
-    if not correct:
-        raise OpError(f"invalid account_id or password -- {BANNED}")
-    return {"event": "user_auth_token", "id": mesg["id"], "auth_token": ctx.state.issue_token()}
+    except Banned:
+        raise OpFailed(BANNED) from None
+    except WrongPassword:
+        raise OpFailed(f"invalid account_id or password -- {BANNED}") from None
+    return {"event": "user_auth_token", "id": mesg["id"], "auth_token": token}
 
 
 def query(ctx: ApiContext, mesg: dict) -> dict:
-    from ._query import run_query
-
-    result = run_query(ctx, mesg["query"])
+    result = run_query(ctx.state, ctx.state.account_id, mesg["query"])
     out = {"event": "query", "id": mesg["id"], "query": result, "multi_response": False}
     for key in ("changes", "options"):
         if mesg.get(key) is not None:
@@ -471,16 +477,15 @@ def query(ctx: ApiContext, mesg: dict) -> dict:
 
 
 def project_exec(ctx: ApiContext, mesg: dict) -> dict:
-    from ._exec import run_exec
-
-    if not ctx.allow_exec:
-        raise OpError(
-            "project_exec is disabled in the cocalc-widgets emulator: start it with --allow-exec "
-            "(or Emulator(allow_exec=True)) to run commands in project folders"
-        )
-    if not _has_project(ctx, mesg["project_id"]):
-        raise _no_access(ctx, mesg["project_id"], "write")
-    return {"event": "project_exec_output", "id": mesg["id"], **run_exec(ctx, mesg)}
+    out = run_exec(
+        ctx.state,
+        ctx.state.account_id,
+        mesg["project_id"],
+        mesg,
+        allow_exec=ctx.allow_exec,
+        name="project_exec",
+    )
+    return {"event": "project_exec_output", "id": mesg["id"], **out}
 
 
 HANDLERS: dict[str, Callable[[ApiContext, dict], dict]] = {

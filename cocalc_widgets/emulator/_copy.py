@@ -189,8 +189,8 @@ class CopyManager:
         op.finished_at = finished
         op.done.set()
 
-    def wait(self, op: CopyOp, timeout: float = WAIT_LIMIT_S) -> bool:
-        """Wait until ``op`` finished; ``False`` on timeout."""
+    def wait(self, op: CopyOp, timeout: float | None = WAIT_LIMIT_S) -> bool:
+        """Wait until ``op`` finished (``timeout=None``: however long); ``False`` on timeout."""
         return op.done.wait(timeout)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:

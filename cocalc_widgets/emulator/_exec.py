@@ -1,17 +1,14 @@
-"""The v1 ``project_exec`` endpoint: really runs a command in a project folder (opt-in only)."""
+"""Running a command in a project folder (v1 ``project_exec``, v2 ``exec``, conat
+``system.exec``): opt-in only, with CoCalc's ``execute_code`` options and errors."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from typing import TYPE_CHECKING
 
-from ._api_v1 import OpError
-from ._state import PathError
+from ._ops import ExecDisabled, OpFailed, require_collaborator
+from ._state import EmulatorState, PathError
 from ._values import js_loose_true, js_number, js_str
-
-if TYPE_CHECKING:
-    from ._api import ApiContext
 
 
 def _truncate(text: str, limit: int | None) -> str:
@@ -20,15 +17,30 @@ def _truncate(text: str, limit: int | None) -> str:
     return f"{text[:limit]} (truncated at {limit} characters)"
 
 
-def run_exec(ctx: ApiContext, mesg: dict) -> dict:
-    """``{stdout, stderr, exit_code}``; raises :class:`OpError` like CoCalc's ``execute_code``."""
-    project_id = mesg["project_id"]
+def run_exec(
+    state: EmulatorState,
+    account_id: str,
+    project_id: object,
+    mesg: dict,
+    *,
+    allow_exec: bool,
+    name: str,
+) -> dict:
+    """``{stdout, stderr, exit_code}`` of ``mesg``'s command (fields as in ``project_exec``:
+    ``command``, ``args``, ``path``, ``timeout`` (s, default 10), ``max_output``, ``bash``,
+    ``err_on_exit`` (default true), ``env``); raises :class:`OpFailed` like CoCalc's
+    ``execute_code``, :class:`ExecDisabled` (naming ``name``) unless ``allow_exec``."""
+    if not allow_exec:
+        raise ExecDisabled(name)
+    project_id = require_collaborator(state, account_id, project_id, "write")
+    if mesg.get("command") is None:
+        raise OpFailed("command must be specified")
     try:
-        cwd = ctx.state.resolve(project_id, js_str(mesg.get("path") or ""), allow_root=True)
+        cwd = state.resolve(project_id, js_str(mesg.get("path") or ""), allow_root=True)
     except PathError as err:
-        raise OpError(str(err)) from None
+        raise OpFailed(str(err)) from None
     if not cwd.is_dir():
-        raise OpError(f"working directory '{js_str(mesg.get('path'))}' does not exist")
+        raise OpFailed(f"working directory '{js_str(mesg.get('path'))}' does not exist")
     command = js_str(mesg["command"])
     args = mesg.get("args") or []
     if not isinstance(args, list):
@@ -40,10 +52,14 @@ def run_exec(ctx: ApiContext, mesg: dict) -> dict:
     max_output = js_number(mesg.get("max_output")) if mesg.get("max_output") is not None else None
     err_on_exit = mesg.get("err_on_exit") not in (False, "false", "False", 0, "0")
     argv = ["bash", "-c", command] if bash or not args else [command, *args]
+    extra = mesg.get("env")
+    if extra is not None and not isinstance(extra, dict):
+        raise OpFailed("env must be an object")
     env = {
         **os.environ,
-        "HOME": str(ctx.state.project_dir(project_id)),
+        "HOME": str(state.project_dir(project_id)),
         "COCALC_PROJECT_ID": project_id,
+        **{str(k): js_str(v) for k, v in (extra or {}).items()},
     }
     shown = " ".join(args)
     try:
@@ -56,17 +72,19 @@ def run_exec(ctx: ApiContext, mesg: dict) -> dict:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise OpError(
+        raise OpFailed(
             f"Error executing command '{command}' with args '{shown}' -- killed command "
             f"'{' '.join(argv)}' after {timeout:g}s, , "
         ) from None
     except OSError as err:
-        raise OpError(f"Error executing command '{command}' with args '{shown}' -- {err}") from None
+        raise OpFailed(
+            f"Error executing command '{command}' with args '{shown}' -- {err}"
+        ) from None
     limit = int(max_output) if max_output is not None else None
     stdout = _truncate(proc.stdout.decode("utf-8", "replace"), limit)
     stderr = _truncate(proc.stderr.decode("utf-8", "replace"), limit)
     if proc.returncode != 0 and err_on_exit:
-        raise OpError(
+        raise OpFailed(
             f"Error executing command '{command}' with args '{shown}' -- "
             f"exit code {proc.returncode}, {stderr}, {stdout}"
         )

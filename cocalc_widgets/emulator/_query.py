@@ -1,20 +1,19 @@
-"""The v1 ``query`` endpoint (CoCalc's ``user_query``) for the tables the emulator has.
+"""CoCalc's ``user_query`` (v1 ``query``, v2 ``user-query``, conat ``db.userQuery``) for the
+tables the emulator has.
 
 Get queries (any value ``null``) on ``projects``/``projects_all`` (a list template lists every
-matching project; an object template returns one) and ``accounts``; set queries change a
-project's ``title``/``description`` and answer ``{}``.
+matching project the account is on; an object template returns one) and ``accounts`` (one's
+own account); set queries change a project's ``title``/``description`` or one's own
+``first_name``/``last_name``, and answer ``{}``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._api_v1 import OpError
 from ._copy import iso
-
-if TYPE_CHECKING:
-    from ._api import ApiContext
-    from ._state import Project
+from ._ops import OpFailed
+from ._state import Account, EmulatorState, Project
 
 PROJECT_FIELDS = (
     "project_id",
@@ -27,11 +26,13 @@ PROJECT_FIELDS = (
     "deleted",
     "hidden",
 )
-SETTABLE = ("title", "description")
+SETTABLE = {"projects": ("title", "description"), "accounts": ("first_name", "last_name")}
 ACCOUNT_FIELDS = ("account_id", "first_name", "last_name", "email_address", "created")
 
 
-def _project_row(ctx: ApiContext, project: Project) -> dict[str, Any]:
+def _project_row(state: EmulatorState, project: Project) -> dict[str, Any]:
+    users = {state.account_id: {"group": "owner"}}
+    users.update({a: {"group": "collaborator"} for a in project.collaborators})
     return {
         "project_id": project.project_id,
         "title": project.title,
@@ -39,19 +40,19 @@ def _project_row(ctx: ApiContext, project: Project) -> dict[str, Any]:
         "created": iso(project.created),
         "last_edited": iso(project.created),
         "state": {"state": "running"},
-        "users": {ctx.state.account_id: {"group": "owner"}},
+        "users": users,
         "deleted": False,
         "hidden": False,
     }
 
 
-def _account_row(ctx: ApiContext) -> dict[str, Any]:
+def _account_row(account: Account, owner: bool) -> dict[str, Any]:
     return {
-        "account_id": ctx.state.account_id,
-        "first_name": "Emulator",
-        "last_name": "User",
-        "email_address": "emulator@localhost",
-        "created": None,
+        "account_id": account.account_id,
+        "first_name": account.first_name,
+        "last_name": account.last_name,
+        "email_address": account.email_address,
+        "created": None if owner else iso(account.created),
     }
 
 
@@ -66,7 +67,7 @@ def _is_get(template: object) -> bool:
 def _select(rows: list[dict], template: dict, table: str, allowed: tuple[str, ...]) -> list[dict]:
     for key in template:
         if key not in allowed:
-            raise OpError(
+            raise OpFailed(
                 f"FATAL: user get queries not allowed for field '{key}' of table '{table}'"
             )
     out = []
@@ -76,56 +77,62 @@ def _select(rows: list[dict], template: dict, table: str, allowed: tuple[str, ..
     return out
 
 
-def _get(ctx: ApiContext, table: str, template: object) -> object:
+def _get(state: EmulatorState, account_id: str, table: str, template: object) -> object:
     if table in ("projects", "projects_all"):
-        with ctx.state.lock:
-            projects = sorted(ctx.state.projects.values(), key=lambda p: p.created, reverse=True)
-        rows = [_project_row(ctx, p) for p in projects]
+        with state.lock:
+            projects = sorted(state.projects.values(), key=lambda p: p.created, reverse=True)
+        rows = [
+            _project_row(state, p)
+            for p in projects
+            if state.is_collaborator(account_id, p.project_id)
+        ]
         allowed = PROJECT_FIELDS
     elif table == "accounts":
-        rows, allowed = [_account_row(ctx)], ACCOUNT_FIELDS
+        account = state.accounts[account_id]
+        rows, allowed = [_account_row(account, account_id == state.account_id)], ACCOUNT_FIELDS
     else:
-        raise OpError(f"FATAL: table '{table}' is not supported by the cocalc-widgets emulator")
+        raise OpFailed(f"FATAL: table '{table}' is not supported by the cocalc-widgets emulator")
     if isinstance(template, list):
         if len(template) != 1 or not isinstance(template[0], dict):
-            raise OpError("malformed query")
+            raise OpFailed("malformed query")
         return _select(rows, template[0], table, allowed)
     if not isinstance(template, dict):
-        raise OpError("malformed query")
+        raise OpFailed("malformed query")
     found = _select(rows, template, table, allowed)
     return found[0] if found else None
 
 
-def _set(ctx: ApiContext, table: str, values: object) -> None:
-    if table not in ("projects", "projects_all") or not isinstance(values, dict):
-        raise OpError(f"FATAL: user set queries not allowed for table '{table}'")
+def _set(state: EmulatorState, account_id: str, table: str, values: object) -> None:
+    table_name = "projects" if table == "projects_all" else table
+    if table_name not in SETTABLE or not isinstance(values, dict):
+        raise OpFailed(f"FATAL: user set queries not allowed for table '{table}'")
+    key = "project_id" if table_name == "projects" else "account_id"
+    for name in values:
+        if name != key and name not in SETTABLE[table_name]:
+            raise OpFailed(
+                f"FATAL: user set query not allowed for field '{name}' of table '{table}'"
+            )
+    changes = {k: str(v) for k, v in values.items() if k != key and v is not None}
+    if table_name == "accounts":
+        if values.get("account_id", account_id) != account_id:
+            raise OpFailed("FATAL: you may only change your own account")
+        state.update_account(account_id, **changes)
+        return
     project_id = values.get("project_id")
-    for key in values:
-        if key != "project_id" and key not in SETTABLE:
-            raise OpError(f"FATAL: user set query not allowed for field '{key}' of table '{table}'")
-    if not isinstance(project_id, str) or project_id not in ctx.state.projects:
-        raise OpError(
-            f"User {ctx.state.account_id} does not have write access to project {project_id}"
-        )
-    ctx.state.update_project(
-        project_id,
-        title=None if values.get("title") is None else str(values["title"]),
-        description=None if values.get("description") is None else str(values["description"]),
-    )
+    if not state.is_collaborator(account_id, project_id):
+        raise OpFailed(f"User {account_id} does not have write access to project {project_id}")
+    state.update_project(project_id, **changes)  # type: ignore[arg-type]
 
 
-def run_query(ctx: ApiContext, query: object) -> dict:
-    """The ``query`` field of the response (``{}`` for a set query)."""
+def run_query(state: EmulatorState, account_id: str, query: object) -> dict:
+    """The query with its nulls filled in for ``account_id`` (``{}`` for a set query)."""
     if not isinstance(query, dict) or not query:
-        raise OpError("malformed query")
+        raise OpFailed("malformed query")
     if len(query) != 1:
-        raise OpError("FATAL: a query must involve exactly one table")
+        raise OpFailed("FATAL: a query must involve exactly one table")
     ((table, template),) = query.items()
     if _is_get(template):
-        return {table: _get(ctx, table, template)}
-    if isinstance(template, list):
-        for item in template:
-            _set(ctx, table, item)
-    else:
-        _set(ctx, table, template)
+        return {table: _get(state, account_id, table, template)}
+    for item in template if isinstance(template, list) else [template]:
+        _set(state, account_id, table, item)
     return {}

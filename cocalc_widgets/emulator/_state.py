@@ -1,7 +1,11 @@
-"""The emulator's shared state: projects on disk, the API key, auth tokens and site settings.
+"""The emulator's shared state: projects on disk, accounts and organisations, the API key,
+auth tokens and site settings.
 
 Both halves of the emulator use it: the HTTP API (``_api.py``) and the kiosk pages
 (``_kiosk.py``). It never imports cocalc_widgets' client.
+
+Projects, the accounts other than the key's owner, and the organisations are kept in the data
+folder's metadata file, so their ids stay the same when the emulator restarts over it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -34,16 +39,54 @@ class UnknownProject(KeyError):
 
 @dataclass
 class Project:
+    """A project; the key's owner is its owner, ``collaborators`` are further accounts."""
+
     project_id: str
     title: str = ""
     description: str = ""
     created: float = field(default_factory=time.time)
+    collaborators: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Account:
+    """A CoCalc account; ``org`` is the organisation it belongs to (at most one)."""
+
+    account_id: str
+    first_name: str
+    last_name: str = ""
+    email_address: str | None = None
+    password: str | None = None
+    org: str | None = None
+    created: float = field(default_factory=time.time)
+
+
+@dataclass
+class Org:
+    """An organisation: its name and the accounts that administer it."""
+
+    name: str
+    admin_account_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuthToken:
+    """An auth token: the account it signs in as, who made it, when it expires."""
+
+    account_id: str
+    expires: float
+    created_by: str | None = None
+
+
+_ACCOUNT_FIELDS = frozenset(f.name for f in fields(Account)) - {"account_id"}
 
 
 class EmulatorState:
-    """Projects (one folder per project UUID under ``data_dir``), credentials and settings.
+    """Projects (one folder per project UUID under ``data_dir``), accounts, organisations,
+    credentials and settings.
 
-    Thread-safe: the HTTP server runs each request in its own thread.
+    The API key belongs to the account ``account_id`` (a site admin unless ``site_admin`` is
+    false). Thread-safe: the HTTP server runs each request in its own thread.
     """
 
     def __init__(
@@ -53,6 +96,7 @@ class EmulatorState:
         api_key: str | None = None,
         account_id: str | None = None,
         password: str | None = None,
+        site_admin: bool = True,
         iframe_comm_hosts: list[str] | str = (),
         dev_http_origins: list[str] | str = (),
         require_sign_in: bool = True,
@@ -63,12 +107,12 @@ class EmulatorState:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.api_key = api_key or "sk-" + secrets.token_urlsafe(16)[:22]
         self.account_id = account_id or str(uuid.uuid4())
-        self.password = password or secrets.token_urlsafe(12)
+        self.site_admin = site_admin
         self.iframe_comm_hosts = split_hosts(iframe_comm_hosts)
         self.dev_http_origins = _split_words(dev_http_origins)
         self.require_sign_in = require_sign_in
         self.lock = threading.RLock()
-        self._tokens: dict[str, float] = {}
+        self._tokens: dict[str, AuthToken] = {}
         # Kiosk pages (``_kiosk.py``): sign-in required for pages; the remember_me cookie's
         # SameSite ("strict" | "lax" | "none", like CoCalc's site setting of that name; "none"
         # also marks it Secure); seconds the page waits after loading before it listens.
@@ -77,7 +121,22 @@ class EmulatorState:
         self.kiosk_startup_delay = kiosk_startup_delay
         self._sessions: dict[str, float] = {}
         self.projects: dict[str, Project] = {}
+        self.accounts: dict[str, Account] = {
+            self.account_id: Account(
+                self.account_id,
+                "Emulator",
+                "User",
+                "emulator@localhost",
+                password or secrets.token_urlsafe(12),
+            )
+        }
+        self.orgs: dict[str, Org] = {}
         self._load()
+
+    @property
+    def password(self) -> str:
+        """The password of the key's owner."""
+        return self.accounts[self.account_id].password or ""
 
     # -- projects ----------------------------------------------------------------------------
     def _meta_path(self) -> Path:
@@ -87,28 +146,51 @@ class EmulatorState:
         meta: dict[str, dict] = {}
         if self._meta_path().is_file():
             try:
-                meta = json.loads(self._meta_path().read_text()).get("projects", {})
+                meta = json.loads(self._meta_path().read_text())
             except (OSError, ValueError):
                 meta = {}
+        projects = meta.get("projects", {})
         for child in sorted(self.data_dir.iterdir()):
             if child.is_dir() and not child.is_symlink() and UUID_RE.match(child.name):
-                info = meta.get(child.name, {})
+                info = projects.get(child.name, {})
                 self.projects[child.name] = Project(
                     child.name,
                     title=info.get("title", ""),
                     description=info.get("description", ""),
                     created=info.get("created", child.stat().st_mtime),
+                    collaborators=list(info.get("collaborators", [])),
                 )
+        for account_id, info in meta.get("accounts", {}).items():
+            if account_id != self.account_id and UUID_RE.match(account_id):
+                known = {k: v for k, v in info.items() if k in _ACCOUNT_FIELDS}
+                self.accounts[account_id] = Account(account_id, **known)
+        for name, info in meta.get("orgs", {}).items():
+            self.orgs[name] = Org(name, list(info.get("admin_account_ids", [])))
 
     def _save(self) -> None:
+        """Write the metadata file (readable by its owner only: it holds account passwords)."""
         data = {
             "projects": {
-                p.project_id: {"title": p.title, "description": p.description, "created": p.created}
+                p.project_id: {
+                    "title": p.title,
+                    "description": p.description,
+                    "created": p.created,
+                    "collaborators": p.collaborators,
+                }
                 for p in self.projects.values()
-            }
+            },
+            "accounts": {
+                a.account_id: {k: v for k, v in asdict(a).items() if k != "account_id"}
+                for a in self.accounts.values()
+                if a.account_id != self.account_id
+            },
+            "orgs": {
+                o.name: {"admin_account_ids": o.admin_account_ids} for o in self.orgs.values()
+            },
         }
         tmp = self._meta_path().with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
+        tmp.chmod(0o600)
         tmp.replace(self._meta_path())
 
     def create_project(
@@ -168,24 +250,127 @@ class EmulatorState:
             raise PathError(f"path leaves the project: '{path}'")
         return target
 
+    # -- accounts and organisations ------------------------------------------------------------
+    def create_account(
+        self,
+        first_name: str,
+        last_name: str = "",
+        email_address: str | None = None,
+        password: str | None = None,
+        org: str | None = None,
+        account_id: str | None = None,
+    ) -> str:
+        """Create an account and return its id; ``org`` must exist, the email be unused."""
+        aid = account_id or str(uuid.uuid4())
+        if not UUID_RE.match(aid):
+            raise ValueError(f"invalid account_id '{aid}'")
+        with self.lock:
+            if aid in self.accounts:
+                raise ValueError(f"an account with id '{aid}' exists")
+            if email_address is not None and self.find_account(email_address) is not None:
+                raise ValueError(f"an account with email address '{email_address}' exists")
+            if org is not None and org not in self.orgs:
+                raise ValueError(f"no organization named '{org}'")
+            self.accounts[aid] = Account(aid, first_name, last_name, email_address, password, org)
+            self._save()
+        return aid
+
+    def create_org(self, name: str, admins: Iterable[str] = ()) -> str:
+        """Create an organisation administered by ``admins`` (account ids); returns its name."""
+        with self.lock:
+            if not name or name in self.orgs:
+                raise ValueError(f"an organization named '{name}' exists" if name else "no name")
+            admin_ids = list(admins)
+            unknown = [a for a in admin_ids if a not in self.accounts]
+            if unknown:
+                raise ValueError(f"no account with id '{unknown[0]}'")
+            self.orgs[name] = Org(name, admin_ids)
+            self._save()
+        return name
+
+    def add_org_admin(self, name: str, account_id: str) -> None:
+        """Make an account an admin of the organisation ``name`` (if it is not already)."""
+        with self.lock:
+            admins = self.orgs[name].admin_account_ids
+            if account_id not in admins:
+                admins.append(account_id)
+                self._save()
+
+    def add_collaborator(self, project_id: str, account_id: str) -> None:
+        """Make an account a collaborator of a project (the key's owner always is one)."""
+        with self.lock:
+            project = self.projects.get(project_id)
+            if project is None:
+                raise UnknownProject(project_id)
+            if account_id != self.account_id and account_id not in project.collaborators:
+                project.collaborators.append(account_id)
+                self._save()
+
+    def update_account(self, account_id: str, **values: str) -> None:
+        """Change an account's fields (e.g. ``first_name``); saved to disk."""
+        with self.lock:
+            account = self.accounts[account_id]
+            for name, value in values.items():
+                setattr(account, name, value)
+            self._save()
+
+    def find_account(self, user: str) -> Account | None:
+        """The account with this id or email address, or ``None``."""
+        with self.lock:
+            if user in self.accounts:
+                return self.accounts[user]
+            for account in self.accounts.values():
+                if account.email_address is not None and account.email_address == user:
+                    return account
+        return None
+
+    def is_site_admin(self, account_id: str) -> bool:
+        """Only the key's owner can be a site admin (unless ``site_admin`` is false)."""
+        return self.site_admin and account_id == self.account_id
+
+    def is_collaborator(self, account_id: str, project_id: object) -> bool:
+        """Whether the account may use the project (it exists and the account is on it)."""
+        with self.lock:
+            project = self.projects.get(project_id) if isinstance(project_id, str) else None
+            return project is not None and (
+                account_id == self.account_id or account_id in project.collaborators
+            )
+
     # -- auth ----------------------------------------------------------------------------------
     def check_api_key(self, key: str | None) -> bool:
         return key is not None and secrets.compare_digest(key, self.api_key)
 
-    def issue_token(self) -> str:
-        """A new 24-character auth token, valid 12 hours (what ``user_auth`` returns)."""
+    def issue_token(
+        self,
+        account_id: str | None = None,
+        ttl: float = TOKEN_TTL,
+        created_by: str | None = None,
+    ) -> str:
+        """A new 24-character auth token that signs in as ``account_id`` (default: the key's
+        owner), valid ``ttl`` seconds (12 hours: what v1 ``user_auth`` returns)."""
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         token = "".join(secrets.choice(alphabet) for _ in range(24))
         with self.lock:
-            self._tokens[token] = time.time() + TOKEN_TTL
+            self._tokens[token] = AuthToken(
+                account_id or self.account_id, time.time() + ttl, created_by
+            )
         return token
 
-    def check_token(self, token: str | None) -> bool:
+    def token_account(self, token: str | None) -> str | None:
+        """The account a valid (known, unexpired, not revoked) token signs in as, or ``None``."""
         if not token:
-            return False
+            return None
         with self.lock:
-            expires = self._tokens.get(token)
-        return expires is not None and expires > time.time()
+            found = self._tokens.get(token)
+        return found.account_id if found is not None and found.expires > time.time() else None
+
+    def check_token(self, token: str | None) -> bool:
+        return self.token_account(token) is not None
+
+    def revoke_token(self, token: str) -> None:
+        """Forget a token (sessions it already made stay, as in CoCalc)."""
+        with self.lock:
+            self._tokens.pop(token, None)
 
     def create_session(self) -> str:
         """A new opaque sign-in session id (the ``remember_me`` cookie value), valid 12 hours."""

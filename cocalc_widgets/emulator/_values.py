@@ -44,6 +44,15 @@ def js_loose_true(value: object) -> bool:
     return False
 
 
+def js_truthy(value: object) -> bool:
+    """``!!value`` in JavaScript (``[]`` and ``{}`` are true, ``NaN`` is false)."""
+    if isinstance(value, (list, dict)):
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return bool(value)
+
+
 def js_strict_true(value: object) -> bool:
     """``value === true || value === "true"`` (``copy_path_status``'s ``pending``/``failed``)."""
     return value is True or value == "true"
