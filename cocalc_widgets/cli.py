@@ -28,6 +28,11 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--account-id", default=None, help="account id (default: generated)")
     parser.add_argument("--password", default=None, help="account password (default: generated)")
     parser.add_argument(
+        "--no-site-admin",
+        action="store_true",
+        help="the key's account is not a site admin (it needs a user's password for a token)",
+    )
+    parser.add_argument(
         "--iframe-comm-hosts",
         default="",
         metavar="LIST",
@@ -49,7 +54,7 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-exec",
         action="store_true",
-        help="enable project_exec (runs commands in project folders)",
+        help="enable project_exec / exec / system.exec (runs commands in project folders)",
     )
     parser.add_argument(
         "--latency",
@@ -103,9 +108,11 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--api-versions",
-        default="v1,v2",
+        type=_api_versions,
+        default="v1,v2,conat",
         metavar="LIST",
-        help="APIs to serve: v1,v2 (default), v2 (like cocalc.com) or v1",
+        help="APIs to serve, any of v1,v2,conat (default: all three); "
+        "v2,conat acts like cocalc.com, v1 like an old server",
     )
     parser.add_argument(
         "--samesite-remember-me",
@@ -126,9 +133,19 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="create demo projects (Instructor, Student 1..5) unless they exist",
+        help="create demo projects (Instructor, Student 1..5) and accounts (Student 1..5, in "
+        "the org 'demo' that the key's account administers) unless they exist",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def _api_versions(value: str) -> tuple[str, ...]:
+    from .emulator._versions import parse_api_versions
+
+    try:
+        return parse_api_versions(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def run_emulator(args: argparse.Namespace) -> int:
@@ -144,7 +161,6 @@ def run_emulator(args: argparse.Namespace) -> int:
         retry_after=args.retry_after,
         seed=args.seed,
     )
-    versions = [v.strip() for v in args.api_versions.split(",") if v.strip()]
     emu = Emulator(
         data_dir=args.data,
         host=args.host,
@@ -152,6 +168,7 @@ def run_emulator(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         account_id=args.account_id,
         password=args.password,
+        site_admin=not args.no_site_admin,
         iframe_comm_hosts=args.iframe_comm_hosts,
         dev_http_origins=args.dev_http_origins,
         copy_delay=args.copy_delay,
@@ -159,7 +176,7 @@ def run_emulator(args: argparse.Namespace) -> int:
         faults=faults,
         max_body=args.max_body,
         require_sign_in=not args.no_sign_in,
-        api_versions=versions,
+        api_versions=args.api_versions,
         quiet=not args.verbose,
         samesite_remember_me=args.samesite_remember_me,
         kiosk_startup_delay=args.kiosk_startup_delay,
@@ -175,10 +192,15 @@ def run_emulator(args: argparse.Namespace) -> int:
     print(f"  API key:    {emu.api_key}")
     print(f"  account id: {emu.account_id}")
     print(f"  password:   {emu.password}")
+    print(f"  site admin: {'yes' if emu.site_admin else 'no'} (the key's account)")
     print(f"  data:       {emu.data_dir}")
     print(f"  APIs:       {', '.join(emu.api_versions)}")
     for title, pid in demo.items():
         print(f"  project {title!r}: {pid}")
+    for name, account_id in emu.demo_accounts.items():
+        print(f"  account {name!r}: {account_id} (org demo)")
+    if emu.demo_accounts:
+        print("  org 'demo': administered by the key's account")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"  WARNING: listening on {args.host}, not only on loopback", file=sys.stderr)
     print("Press Ctrl-C to stop.", flush=True)
