@@ -52,6 +52,21 @@ class Api:
         kwargs.setdefault("timeout", 10)
         return self.session.post(f"{self.emu.url}/api/v2/{endpoint}", json=body or {}, **kwargs)
 
+    def conat(self, bridge: str, body: Any, **kwargs: Any) -> requests.Response:
+        """POST ``body`` (JSON) to ``/api/conat/<bridge>``, ``bridge`` being hub or project."""
+        kwargs.setdefault("auth", self.auth)
+        kwargs.setdefault("timeout", 10)
+        return self.session.post(f"{self.emu.url}/api/conat/{bridge}", json=body, **kwargs)
+
+    def hub(self, name: str, *args: Any, **body: Any) -> Any:
+        """Call a hub method; the decoded reply (a result or ``{"error": ...}``)."""
+        return self.conat("hub", {"name": name, "args": list(args), **body}).json()
+
+    def project(self, project_id: str, name: str, *args: Any, **body: Any) -> Any:
+        """Call a project method; the decoded reply (a result or ``{"error": ...}``)."""
+        payload = {"project_id": project_id, "name": name, "args": list(args), **body}
+        return self.conat("project", payload).json()
+
 
 @pytest.fixture
 def emulator(tmp_path) -> Iterator[Emulator]:
