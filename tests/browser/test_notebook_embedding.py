@@ -82,8 +82,12 @@ def test_embedding_notebook_runs_in_jupyterlab(demo: Any, page: Any, screenshot:
     small = page.frame_locator(FRAME).nth(1)
     small.locator("#file-text").wait_for(timeout=20000)
     assert "Homework 1" in small.locator("#file-text").inner_text()
+    # create_token's sign-in URL (the demo account administers the students' organization)
+    student = page.frame_locator(FRAME).nth(2)
+    student.locator("#file-text").wait_for(timeout=20000)
+    assert "Welcome, student 1" in student.locator("#file-text").inner_text()
     status = page.locator(".cocalc-frame-status")
-    assert status.count() == 2
+    assert status.count() == 3
     assert status.first.inner_text().startswith("CoCalc · ready")
     text = "\n".join(outputs.values())
     assert emu.api_key not in text
