@@ -18,7 +18,16 @@ from typing import Any, ClassVar
 
 from .._http import Transport
 from ..copyjob import CopyJob, CopyStatus, poll_delays
-from ..errors import CoCalcError, NotFound
+from ..errors import (
+    AuthenticationError,
+    BadInput,
+    CoCalcError,
+    CopyFailed,
+    NotFound,
+    OutcomeUnknown,
+    PermissionDenied,
+    RateLimited,
+)
 from ..results import ExecResult
 
 #: The operations the client routes, and what each does (for messages).
@@ -44,6 +53,10 @@ OPERATIONS: dict[str, str] = {
 
 #: Copy options that only some generations can send (the others every generation has).
 COPY_EXTRAS = ("exclude", "scheduled", "bwlimit")
+#: The copy options every generation sends, under these names.
+COPY_OPTIONS = ("overwrite_newer", "delete_missing", "backup", "timeout")
+# Errors that say a copy was refused or may have run, not that it ran and failed.
+_NOT_THE_COPY = (PermissionDenied, AuthenticationError, BadInput, RateLimited, OutcomeUnknown)
 
 
 @dataclass
@@ -192,4 +205,23 @@ def finished_now(
         finished=now,
         error=error,
         raw=reply if isinstance(reply, dict) else {},
+    )
+
+
+def fields(request: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The named fields of a copy request (all of them, ``None`` included)."""
+    return {name: request[name] for name in names}
+
+
+def as_copy_failure(err: CoCalcError) -> CoCalcError:
+    """A waited copy's error: :class:`CopyFailed` when CoCalc says the copy itself failed, the
+    error itself when the copy was refused or its outcome is unknown."""
+    if err.status != 200 or isinstance(err, _NOT_THE_COPY):
+        return err
+    return CopyFailed(
+        "The copy failed",
+        endpoint=err.endpoint,
+        status=err.status,
+        server_message=err.server_message,
+        response=err.response,
     )

@@ -31,14 +31,21 @@ from ..errors import (
     CoCalcConnectionError,
     CoCalcError,
     CoCalcTimeout,
-    CopyFailed,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
     ServerError,
 )
 from ..results import ExecResult
-from .base import Generation, exec_result, finished_now, unexpected
+from .base import (
+    COPY_OPTIONS,
+    Generation,
+    as_copy_failure,
+    exec_result,
+    fields,
+    finished_now,
+    unexpected,
+)
 
 _HUB = "/api/conat/hub"
 _PROJECT = "/api/conat/project"
@@ -299,16 +306,8 @@ class Conat(Generation):
     # -- copies ---------------------------------------------------------------------------------
     def copy(self, request: dict[str, Any]) -> CopyJob:
         options = {
-            "src_project_id": request["src_project_id"],
-            "src_path": request["src_path"],
-            "target_project_id": request["target_project_id"],
-            "target_path": request["target_path"],
-            "overwrite_newer": request["overwrite_newer"],
-            "delete_missing": request["delete_missing"],
-            "backup": request["backup"],
-            "timeout": request["timeout"],
-            "bwlimit": request["bwlimit"],
-            "exclude": request["exclude"],
+            **fields(request, "src_project_id", "src_path", "target_project_id", "target_path"),
+            **fields(request, *COPY_OPTIONS, "bwlimit", "exclude"),
         }
         args = [{k: v for k, v in options.items() if v is not None}]
         budget = float(self.settings.copy_wait)
@@ -321,18 +320,8 @@ class Conat(Generation):
         if request.get("wait_until_done"):
             try:
                 send()
-            except (OutcomeUnknown, AuthenticationError, PermissionDenied, BadInput):
-                raise
             except CoCalcError as err:
-                if err.status != 200:
-                    raise
-                raise CopyFailed(
-                    "The copy failed",
-                    endpoint=err.endpoint,
-                    status=err.status,
-                    server_message=err.server_message,
-                    response=err.response,
-                ) from None
+                raise as_copy_failure(err) from None
             return CopyJob(None, request, last=finished_now(request), api=self.name)
         job = _BackgroundCopy(request)
         with self._workers_lock:

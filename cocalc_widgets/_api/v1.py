@@ -11,22 +11,15 @@ from typing import Any
 from .._http import _classify_text
 from ..copyjob import CopyJob, CopyStatus, _parse_time
 from ..errors import (
-    AuthenticationError,
-    BadInput,
     CoCalcError,
-    CopyFailed,
     NotFound,
     OutcomeUnknown,
-    PermissionDenied,
-    RateLimited,
 )
 from ..results import ExecResult
-from .base import Generation, exec_result, finished_now, unexpected
+from .base import Generation, as_copy_failure, exec_result, finished_now, unexpected
 
 # Calls that change nothing: safe to re-send after a lost reply.
 _READ_ONLY = {"copy_path_status", "read_text_file_from_project", "ping"}
-# Errors that say the copy was refused, not that it ran and failed.
-_NOT_THE_COPY = (PermissionDenied, AuthenticationError, BadInput, RateLimited)
 
 
 class V1(Generation):
@@ -99,14 +92,8 @@ class V1(Generation):
         except OutcomeUnknown as lost:
             return self._reconcile(request, sent_at, lost)
         except CoCalcError as err:
-            if wait and err.status == 200 and not isinstance(err, _NOT_THE_COPY):
-                raise CopyFailed(
-                    "The copy failed",
-                    endpoint=err.endpoint,
-                    status=err.status,
-                    server_message=err.server_message,
-                    response=err.response,
-                ) from None
+            if wait:
+                raise as_copy_failure(err) from None
             raise
         copy_id = reply.get("copy_path_id")
         if copy_id:

@@ -10,20 +10,22 @@ from typing import Any
 from .._http import _classify_text
 from ..copyjob import CopyJob, CopyStatus
 from ..errors import (
-    AuthenticationError,
-    BadInput,
     CoCalcError,
-    CopyFailed,
     OutcomeUnknown,
-    PermissionDenied,
-    RateLimited,
 )
 from ..results import ExecResult
-from .base import Generation, exec_result, finished_now, unexpected
+from .base import (
+    COPY_OPTIONS,
+    Generation,
+    as_copy_failure,
+    exec_result,
+    fields,
+    finished_now,
+    unexpected,
+)
 
 _COPY = "projects/copy-path"
 _STATUS = "projects/copy-path-status"
-_NOT_THE_COPY = (PermissionDenied, AuthenticationError, BadInput, RateLimited)
 
 
 class V2(Generation):
@@ -88,16 +90,9 @@ class V2(Generation):
     def copy(self, request: dict[str, Any]) -> CopyJob:
         wait = bool(request.get("wait_until_done"))
         body = {
-            "src_project_id": request["src_project_id"],
             "path": request["src_path"],
-            "target_project_id": request["target_project_id"],
-            "target_path": request["target_path"],
-            "overwrite_newer": request["overwrite_newer"],
-            "delete_missing": request["delete_missing"],
-            "backup": request["backup"],
-            "timeout": request["timeout"],
-            "bwlimit": request["bwlimit"],
-            "wait_until_done": request["wait_until_done"],
+            **fields(request, "src_project_id", "target_project_id", "target_path"),
+            **fields(request, *COPY_OPTIONS, "bwlimit", "wait_until_done"),
         }
         read_timeout = 300.0 + (request.get("timeout") or 0) if wait else None
         try:
@@ -108,14 +103,8 @@ class V2(Generation):
             )
             raise
         except CoCalcError as err:
-            if wait and err.status == 200 and not isinstance(err, _NOT_THE_COPY):
-                raise CopyFailed(
-                    "The copy failed",
-                    endpoint=err.endpoint,
-                    status=err.status,
-                    server_message=err.server_message,
-                    response=err.response,
-                ) from None
+            if wait:
+                raise as_copy_failure(err) from None
             raise
         copy_id = reply.get("copy_id")
         if copy_id is not None and not isinstance(copy_id, str):
