@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
+from ._copy import exclude_option, timeout_option
 from ._exec import run_exec
 from ._files import listing, read_text, write_text
 from ._http import HttpError, get_api_key, json_response, read_body
@@ -259,16 +260,7 @@ def _copy_path_between_projects(call: _Call) -> None:
         raise OpFailed("src_path must be specified")
     src_path = js_str(opts["src_path"])
     target_path = src_path if opts.get("target_path") is None else js_str(opts["target_path"])
-    exclude = opts.get("exclude")
-    if exclude is not None and not (
-        isinstance(exclude, list) and all(isinstance(p, str) for p in exclude)
-    ):
-        raise OpFailed("exclude must be an array of strings (rsync patterns)")
-    timeout = None
-    if opts.get("timeout") is not None:
-        timeout = js_number(opts["timeout"])
-        if timeout is None or timeout < 0:
-            raise OpFailed(f"timeout='{js_str(opts['timeout'])}' must be a number of seconds")
+    exclude, timeout = exclude_option(opts.get("exclude")), timeout_option(opts.get("timeout"))
     try:
         op = call.ctx.copies.submit(
             source_project_id=src,

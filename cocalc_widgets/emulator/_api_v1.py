@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from ._copy import WAIT_LIMIT_S, iso
+from ._copy import WAIT_LIMIT_S, exclude_option, iso, timeout_option
 from ._exec import run_exec
 from ._files import read_text, write_text
 from ._http import WRONG_KEY, HttpError, express_404, get_api_key, json_response, read_body
@@ -293,17 +293,8 @@ def copy_path_between_projects(ctx: ApiContext, mesg: dict) -> dict:
     if not isinstance(src_path, str) or not isinstance(target_path, str):
         raise OpFailed("src_path and target_path must be strings")
     exclude = mesg.get("exclude")
-    if isinstance(exclude, str):
-        exclude = [exclude]
-    if exclude is not None and not (
-        isinstance(exclude, list) and all(isinstance(p, str) for p in exclude)
-    ):
-        raise OpFailed("exclude must be an array of strings (rsync patterns)")
-    timeout = None
-    if mesg.get("timeout") is not None:
-        timeout = js_number(mesg["timeout"])
-        if timeout is None or timeout < 0:
-            raise OpFailed(f"timeout='{js_str(mesg['timeout'])}' must be a number of seconds")
+    exclude = exclude_option([exclude] if isinstance(exclude, str) else exclude)
+    timeout = timeout_option(mesg.get("timeout"))
     scheduled_at = None
     if mesg.get("scheduled") is not None:
         scheduled_at = parse_date(mesg["scheduled"])

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ._ops import OpFailed
 from ._rsync import CopyError, RsyncOptions, check_copy, rsync_copy
 from ._state import EmulatorState, PathError, UnknownProject
+from ._values import js_number, js_str
 
 WAIT_LIMIT_S = 240.0  # KuCalc waits at most 4 minutes for wait_until_done
 
@@ -34,6 +36,26 @@ def rsync_timeout_error(seconds: float) -> str:
         f"[sender] io timeout after {seconds:g} seconds -- exiting\n"
         "rsync error: timeout in data send/receive (code 30)"
     )
+
+
+def exclude_option(value: object) -> list[str] | None:
+    """A copy's ``exclude`` (rsync patterns) as sent; raises :class:`OpFailed`."""
+    if value is not None and not (
+        isinstance(value, list) and all(isinstance(p, str) for p in value)
+    ):
+        raise OpFailed("exclude must be an array of strings (rsync patterns)")
+    return value
+
+
+def timeout_option(value: object) -> float | None:
+    """A copy's ``timeout`` (rsync's inactivity limit, seconds) as sent; raises
+    :class:`OpFailed`."""
+    if value is None:
+        return None
+    seconds = js_number(value)
+    if seconds is None or seconds < 0:
+        raise OpFailed(f"timeout='{js_str(value)}' must be a number of seconds")
+    return seconds
 
 
 @dataclass

@@ -6,17 +6,39 @@ Errors are :class:`OpFailed` with node's texts (``ENOENT: no such file or direct
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ._ops import OpFailed, require_collaborator
 from ._state import EmulatorState, PathError
 from ._values import js_str
 
+_NODE_TEXTS = {
+    errno.ENOENT: ("ENOENT", "no such file or directory"),
+    errno.EISDIR: ("EISDIR", "illegal operation on a directory"),
+    errno.ENOTDIR: ("ENOTDIR", "not a directory"),
+}
 
-def _os_error(err: OSError) -> OpFailed:
-    return OpFailed(f"{type(err).__name__}: {err.strerror or err}")
+
+@contextmanager
+def _node_errors(path: object, syscall: str, **syscall_by_code: str) -> Iterator[None]:
+    """Raise a refused path, and an OS error as node words it (``ENOENT: no such file or
+    directory, open 'x.txt'``), as :class:`OpFailed`; ``syscall_by_code`` names another
+    syscall for a code (``EISDIR="read"``)."""
+    try:
+        yield
+    except PathError as err:
+        raise OpFailed(str(err)) from None
+    except OSError as err:
+        if err.errno not in _NODE_TEXTS:
+            raise OpFailed(f"{type(err).__name__}: {err.strerror or err}") from None
+        code, what = _NODE_TEXTS[err.errno]
+        call = syscall_by_code.get(code, syscall)
+        raise OpFailed(f"{code}: {what}, {call} '{js_str(path)}'") from None
 
 
 def write_text(
@@ -26,32 +48,18 @@ def write_text(
     require_collaborator(state, account_id, project_id, "write")
     if not isinstance(content, str):
         raise OpFailed("content must be a string")
-    try:
+    with _node_errors(path, "open"):
         target = state.resolve(project_id, path)  # type: ignore[arg-type]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(content, encoding="utf-8")
-    except PathError as err:
-        raise OpFailed(str(err)) from None
-    except IsADirectoryError:
-        raise OpFailed(f"EISDIR: illegal operation on a directory, open '{path}'") from None
-    except OSError as err:
-        raise _os_error(err) from None
 
 
 def read_text(state: EmulatorState, account_id: str, project_id: object, path: object) -> str:
     """The text of the file at ``path`` (undecodable bytes replaced)."""
     require_collaborator(state, account_id, project_id, "read")
-    try:
+    with _node_errors(path, "open", EISDIR="read"):
         target = state.resolve(project_id, path)  # type: ignore[arg-type]
         return target.read_bytes().decode("utf-8", "replace")
-    except PathError as err:
-        raise OpFailed(str(err)) from None
-    except FileNotFoundError:
-        raise OpFailed(f"ENOENT: no such file or directory, open '{js_str(path)}'") from None
-    except IsADirectoryError:
-        raise OpFailed(f"EISDIR: illegal operation on a directory, read '{js_str(path)}'") from None
-    except OSError as err:
-        raise _os_error(err) from None
 
 
 def listing(
@@ -64,17 +72,9 @@ def listing(
     the epoch. Names starting with ``.`` are left out unless ``hidden``. ``""`` is the home.
     """
     require_collaborator(state, account_id, project_id, "read")
-    try:
+    with _node_errors(path, "opendir"):
         folder = state.resolve(project_id, path, allow_root=True)  # type: ignore[arg-type]
         names = sorted(os.listdir(folder))
-    except PathError as err:
-        raise OpFailed(str(err)) from None
-    except FileNotFoundError:
-        raise OpFailed(f"ENOENT: no such file or directory, opendir '{js_str(path)}'") from None
-    except NotADirectoryError:
-        raise OpFailed(f"ENOTDIR: not a directory, opendir '{js_str(path)}'") from None
-    except OSError as err:
-        raise _os_error(err) from None
     root = state.project_dir(project_id).resolve()  # type: ignore[arg-type]
     entries = []
     for name in names:
