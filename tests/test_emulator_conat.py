@@ -98,9 +98,11 @@ def test_unknown_function_and_bad_args(api, emulator):
 
 
 def test_timeout_must_be_positive(api, emulator):
-    for timeout in (0, -1):
+    for timeout in (0, -1, "-5"):
         reply = api.hub("system.ping", timeout=timeout)
         assert reply == hub_error(emulator, "system.ping", "timeout must be positive")
+    for timeout in (1e15, "Infinity", "soon", None):  # huge, or not a number: waits as usual
+        assert set(api.hub("system.ping", timeout=timeout)) == {"now"}
 
 
 def test_malformed_json_and_too_large_bodies(emulator):

@@ -138,7 +138,7 @@ def _run_method(
 ) -> object:
     seconds = _timeout_seconds(params.get("timeout"))
     method = methods.get(name) if isinstance(name, str) else None
-    if method is None or not isinstance(name, str):
+    if method is None:
         raise _MethodError(f"unknown function '{js_str(name)}'")
     args = params.get("args")
     if args is None:
@@ -152,7 +152,7 @@ def _run_method(
         if not isinstance(call.args[0], dict):
             raise _MethodError("the first argument must be an options object")
         call.args[0] = {**call.args[0], "account_id": call.account_id}
-    return _in_background(_worded(method, call, name), seconds, name)
+    return _in_background(_worded(method, call, str(name)), seconds, str(name))
 
 
 def _worded(method: Method, call: _Call, name: str) -> Callable[[], object]:
@@ -181,7 +181,7 @@ def _timeout_seconds(value: object) -> float:
         ms = DEFAULT_TIMEOUT_MS
     if ms <= 0:
         raise _MethodError("timeout must be positive")
-    return ms / 1000.0
+    return min(ms / 1000.0, threading.TIMEOUT_MAX)
 
 
 def _in_background(run: Callable[[], object], seconds: float, name: str) -> object:

@@ -259,7 +259,8 @@ def _page_response(
     if not signed_in:
         body = (
             "<h1>Sign in required</h1><p>This CoCalc emulator needs a sign-in. Get an auth "
-            "token with the API (<code>user_auth</code>), then open "
+            "token with the API (<code>user_auth</code> in v1, <code>system.generateUserAuthToken"
+            "</code> or <code>org.createToken</code> through conat), then open "
             "<code>/auth/impersonate?auth_token=&lt;token&gt;</code> or add "
             "<code>&amp;auth_token=&lt;token&gt;</code> to this page's URL.</p>"
         )
