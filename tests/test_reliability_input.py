@@ -56,9 +56,9 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-@pytest.fixture
-def client(emulator):
-    with CoCalcClient(host=emulator.url, api_key=emulator.api_key, api="v1") as c:
+@pytest.fixture(params=["v1", "conat"])
+def client(emulator, request):
+    with CoCalcClient(host=emulator.url, api_key=emulator.api_key, api=request.param) as c:
         yield c
 
 
@@ -131,8 +131,45 @@ def test_any_copy_call_raises_only_library_errors(client, emulator, src, path, d
     except CoCalcError as err:  # the server refused it (unknown project, missing file, ...)
         assert str(err)
         return
-    assert job.copy_path_id or job.last_status is not None
+    if job.api == "conat":  # a blocking copy in the background: it ends as done, failed or unknown
+        try:
+            job.wait(timeout=10, raise_on_error=False)
+        except CoCalcError as err:
+            assert str(err)
+    else:
+        assert job.copy_path_id or job.last_status is not None
     assert all(r.get("status") != 500 for r in emulator.requests)
+
+
+BAD_TOKEN = st.one_of(st.just(""), st.text(alphabet=" \t\n", min_size=1, max_size=3),
+                      st.just("a b"), st.integers(), st.none(), st.binary(max_size=8))
+BAD_NAME = st.one_of(st.text(max_size=12).filter(lambda t: "." not in t), st.just("a..b"),
+                     st.just(".ping"), st.just("system.ping "), st.integers(), st.none())
+
+
+@SETTINGS
+@given(account=NOT_UUID, token=BAD_TOKEN, name=BAD_NAME, bad_path=BAD_PATH,
+       hidden=BAD_FLAG, wait=BAD_SECONDS)
+def test_bad_input_to_the_conat_methods_sends_nothing(client, emulator, account, token, name,
+                                                      bad_path, hidden, wait):
+    before = (client.requests_sent, len(emulator.requests))
+    calls = [
+        lambda: client.user_auth(account),
+        lambda: client.revoke_auth_token(token),
+        lambda: client.create_token(token),
+        lambda: client.call_hub(name),
+        lambda: client.call_hub("system.ping", timeout=wait),
+        lambda: client.call_project(account, "system.ping"),
+        lambda: client.call_project(emulator.pa, name),
+        lambda: client.list_files(account),
+        lambda: client.list_files(emulator.pa, hidden=hidden),
+    ]
+    if bad_path != "":  # "" lists the home folder
+        calls.append(lambda: client.list_files(emulator.pa, bad_path))
+    for call in calls:
+        with pytest.raises(BadInput):
+            call()
+    _nothing_sent(client, emulator, before)
 
 
 # -- magics ----------------------------------------------------------------------------------
