@@ -30,7 +30,15 @@ def live():
 
 
 def test_live_detects_the_api(live):
-    assert live.detect_api() in ("v1", "v2")
+    assert live.detect_api() in ("v1", "v2", "conat")
+    assert set(live.api_versions) <= {"v1", "v2", "conat"} and live.api_versions
+
+
+def test_live_ping_and_listing(live):
+    assert live.ping().now is not None
+    src = os.environ.get("COCALC_TEST_SRC")
+    if src and "conat" in live.api_versions:
+        assert all(entry.name for entry in live.list_files(src))
 
 
 def test_live_copy_and_wait(live):
@@ -43,5 +51,4 @@ def test_live_copy_and_wait(live):
     live.write_text_file_to_project(src, name, marker)
     status = live.copy_path_between_projects(src, name, target).wait(timeout=300)
     assert status.ok
-    if live.api == "v1":
-        assert live.read_text_file_from_project(target, name) == marker
+    assert live.read_text_file_from_project(target, name) == marker  # v1 or conat
