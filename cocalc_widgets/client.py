@@ -282,13 +282,15 @@ class CoCalcClient:
             return gen
         if lacking:
             self._check_extras(lacking[0], needs, method, also=lacking[1:])
-        asked = ", ".join(f"API {g.name} ({g.probe_route})" for g in self._candidates(op))
-        speaks = [name for name, yes in self._spoken.items() if yes]
-        hint = f" (it speaks {', '.join(speaks)})" if speaks else ""
-        raise BadInput(
-            f"{method} ({what}) needs one of: {asked}; this server has none of them{hint}",
-            endpoint=method,
-        )
+        names = " or ".join(g.name for g in self._candidates(op))
+        # Say what the server does speak (asking the generations not asked yet, once each).
+        speaks = [name for name, gen in self._gens.items() if self._speaks(gen, method)]
+        if speaks:
+            why = f"which this server does not speak (it speaks {', '.join(speaks)})"
+        else:
+            asked = ", ".join(g.probe_route for g in self._candidates(op))
+            why = f"and this server answers none of them (asked {asked}): is it a CoCalc server?"
+        raise BadInput(f"{method} ({what}) needs CoCalc's API {names}, {why}", endpoint=method)
 
     def _check_extras(
         self, gen: Generation, needs: set[str], method: str, also: list[Generation] = ()
