@@ -20,14 +20,18 @@ import html
 import json
 import logging
 import re
+import socket
+import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from ._validate import is_loopback
 from ._version import __version__
 from .errors import (
     AuthenticationError,
@@ -149,6 +153,31 @@ def _classify_text(text: str) -> type[CoCalcError]:
     return CoCalcError
 
 
+def _handshake_works(host: str, port: int, timeout: float = 2.0) -> bool:
+    """True if ``host:port`` completes a TLS handshake (certificate not checked: only asked to
+    tell an https server from a broken http one)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host),
+        ):
+            return True
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def _wants_https(url: str, endpoint: str) -> CoCalcError:
+    netloc = urlsplit(url).netloc
+    return CoCalcConnectionError(
+        f"{netloc} speaks https, and this client asked it in plain http (the server closed the "
+        f"connection; nothing was carried out): use https://{netloc}",
+        endpoint=endpoint,
+    )
+
+
 class Transport:
     """POSTs JSON to CoCalc and returns the decoded body, or raises a :class:`CoCalcError`."""
 
@@ -178,6 +207,7 @@ class Transport:
         self.requests_sent = 0
         #: The server's clock minus ours, in seconds (from the ``Date`` header of its replies).
         self.clock_skew = 0.0
+        self._tls_ports: dict[tuple[str, int], bool] = {}
 
     def _note_clock(self, resp: Any, *args: Any, **kwargs: Any) -> None:
         date = resp.headers.get("Date")
@@ -253,6 +283,9 @@ class Transport:
                     endpoint=endpoint,
                 ),
             ) from None
+        except requests.exceptions.SSLError as exc:
+            # Not transient, and nothing reached the server: say what is wrong at once.
+            raise _Attempt(None, self._tls_failed(url, endpoint, exc)) from None
         except requests.exceptions.ReadTimeout as exc:
             raise _Attempt(
                 ReadTimeoutError(None, url, str(exc)), self._lost(endpoint, safe, "timed out")
@@ -268,6 +301,8 @@ class Transport:
                         endpoint=endpoint,
                     ),
                 ) from None
+            if urlsplit(url).scheme == "http" and self._speaks_tls(url):
+                raise _Attempt(None, _wants_https(url, endpoint)) from None
             raise _Attempt(
                 ProtocolError(str(cause)),
                 self._lost(endpoint, safe, "the connection was dropped"),
@@ -278,6 +313,30 @@ class Transport:
             ) from None
         log.debug("POST %s -> %s", endpoint, resp.status_code)
         return self._decode(resp, endpoint, safe)
+
+    @staticmethod
+    def _tls_failed(url: str, endpoint: str, exc: Exception) -> CoCalcError:
+        parts = urlsplit(url)
+        reason = _root_cause(exc)
+        text = " ".join(str(reason).split())[:160]
+        hint = ""
+        if "wrong version number" in text.lower() or "record layer" in text.lower():
+            hint = " The server does not speak TLS: is it a plain http server?"
+        if is_loopback(parts.hostname or ""):
+            hint += f" For a server on this machine without TLS, use http://{parts.netloc}."
+        return CoCalcConnectionError(
+            f"The TLS handshake with {parts.netloc} failed ({text}); nothing was sent.{hint}",
+            endpoint=endpoint,
+        )
+
+    def _speaks_tls(self, url: str) -> bool:
+        """Does the server behind an ``http://`` URL answer a TLS handshake instead? (Asked
+        once per host, only after a connection was dropped.)"""
+        parts = urlsplit(url)
+        key = (parts.hostname or "", parts.port or 80)
+        if key not in self._tls_ports:
+            self._tls_ports[key] = _handshake_works(*key)
+        return self._tls_ports[key]
 
     @staticmethod
     def _lost(endpoint: str, safe: bool, what: str) -> CoCalcError:

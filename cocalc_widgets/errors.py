@@ -55,14 +55,18 @@ class CoCalcError(Exception):
 
     def __str__(self) -> str:
         text = self.message
+        answered = self.status == 200  # CoCalc answered: its refusal is in the body
         if self.server_message and self.server_message not in text:
-            text = f"{text}: {self.server_message}"
+            if answered:
+                text = f"{text.rstrip('.:; ')}. CoCalc said: {self.server_message}"
+            else:
+                text = f"{text}: {self.server_message}"
         where = []
         if self.endpoint and self.route and self.route != self.endpoint:
             where.append(f"{self.endpoint} via {self.route}")
         elif self.endpoint or self.route:
             where.append(self.endpoint or self.route or "")
-        if self.status is not None:
+        if self.status is not None and not answered:
             where.append(f"HTTP {self.status}")
         return f"{text} [{', '.join(where)}]" if where else text
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._progress import Progress
+from ._validate import short
 from .copyjob import CopyJob, CopyStatus
 from .errors import (
+    BadInput,
     CoCalcConnectionError,
     CoCalcError,
     CoCalcTimeout,
@@ -119,18 +121,22 @@ def copy_to_many(
     client: CoCalcClient,
     src_project_id: str,
     src_path: str,
-    targets: Iterable[tuple[str, str | None]],
+    targets: Iterable[str | tuple[str, str | None]],
     *,
     max_in_flight: int = 16,
     labels: Sequence[str] | None = None,
     **options: Any,
 ) -> CopyResults:
-    """Start a copy of ``src_path`` to every ``(target_project_id, target_path)``.
+    """Start a copy of ``src_path`` to every target: a project id (the copy keeps
+    ``src_path``) or a ``(target_project_id, target_path)`` pair.
 
     At most ``max_in_flight`` requests are sent at once. A target whose copy cannot start
-    keeps its error in its :class:`CopyResult`; it never hides the others.
+    keeps its error in its :class:`CopyResult`; it never hides the others. Targets of another
+    shape raise :class:`BadInput` before anything is sent.
     """
-    items = list(targets)
+    items = _targets(targets)
+    if labels is not None and len(labels) != len(items):
+        raise BadInput(f"labels has {len(labels)} entries for {len(items)} targets")
     results = CopyResults(
         CopyResult(pid, path, label=labels[i] if labels else f"{pid}:{path or src_path}")
         for i, (pid, path) in enumerate(items)
@@ -150,6 +156,32 @@ def copy_to_many(
     with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(results)))) as pool:
         list(pool.map(start, results))
     return results
+
+
+def _targets(targets: object) -> list[tuple[str, str | None]]:
+    """``(project_id, path)`` pairs from project ids and pairs; :class:`BadInput` otherwise."""
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Iterable):
+        raise BadInput(
+            "targets must be a list of project ids or (project_id, path) pairs, "
+            f"got {short(targets)}"
+        )
+    items: list[tuple[str, str | None]] = []
+    for target in targets:
+        if isinstance(target, str):
+            items.append((target, None))
+        elif (
+            isinstance(target, (tuple, list))
+            and len(target) == 2
+            and isinstance(target[0], str)
+            and (target[1] is None or isinstance(target[1], str))
+        ):
+            items.append((target[0], target[1]))
+        else:
+            raise BadInput(
+                "each target must be a project id or a (project_id, path) pair, "
+                f"got {short(target)}"
+            )
+    return items
 
 
 def wait_all(

@@ -70,7 +70,7 @@ class V1(Generation):
         if text is not None and reply.get("event") in ("error", None):
             text = text if isinstance(text, str) else str(text)
             raise _classify_text(text)(
-                f"CoCalc refused {endpoint}",
+                "CoCalc refused the call",
                 endpoint=endpoint,
                 status=200,
                 server_message=text,

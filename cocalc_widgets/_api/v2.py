@@ -67,7 +67,7 @@ class V2(Generation):
         if text is not None:
             text = text if isinstance(text, str) else str(text)
             raise _classify_text(text)(
-                f"CoCalc refused {path}",
+                "CoCalc refused the call",
                 endpoint=path,
                 status=200,
                 server_message=text,
