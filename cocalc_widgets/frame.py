@@ -389,6 +389,35 @@ class CoCalcFrame(anywidget.AnyWidget):
             )
         return None
 
+    def _origin_cause(self) -> str:
+        """Why CoCalc may drop this page's messages, for the page's actual origin."""
+        origin = self._page_origin
+        parts = urlsplit(origin or "")
+        drops = "CoCalc drops this page's messages without a reply"
+        if parts.scheme == "http":
+            text = (
+                f"this notebook's page is {origin}, plain http: CoCalc answers only https pages "
+                f"whose host is listed in its iframe_comm_hosts setting, so {drops}"
+            )
+            if _is_loopback(self._origin):
+                text += " (the emulator allows named http origins with --dev-http-origins)"
+            return text
+        if parts.scheme == "https" and parts.port is not None:
+            return (
+                f"this notebook's page is {origin}: an origin with a port never matches CoCalc's "
+                f"iframe_comm_hosts, so {drops}; serve Jupyter on the default https port (443)"
+            )
+        if parts.scheme == "https":
+            return (
+                f"this notebook's page is {origin}, whose host ({parts.hostname}) is not listed "
+                f"in CoCalc's site setting iframe_comm_hosts (an entry '{parts.hostname}', or "
+                f"'.<its domain>' for every subdomain), so {drops}"
+            )
+        return (
+            "this notebook's page is not https, or its host is not listed in CoCalc's site "
+            f"setting iframe_comm_hosts, so {drops}"
+        )
+
     def _warn_origin(self) -> None:
         problem = self._origin_problem()
         if problem and not self._origin_warned:
@@ -413,15 +442,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         else:
             reason = "the command was sent but CoCalc did not answer"
             cls = CommandTimeout
-        causes = []
-        problem = self._origin_problem()
-        if problem:
-            causes.append(problem)
-        origin = self._page_origin or "unknown"
-        causes.append(
-            f"this page's origin ({origin}) is not https, or is not listed in CoCalc's site "
-            "setting iframe_comm_hosts (CoCalc then drops messages without a reply)"
-        )
+        causes = [self._origin_cause()]
         causes.append("the CoCalc page is not in kiosk mode (?fullscreen=kiosk)")
         causes.append(
             "CoCalc is still loading or signing in (try a longer timeout=, or check the frame)"

@@ -350,7 +350,30 @@ def test_http_notebook_and_remote_cocalc_is_said_up_front(frame: CoCalcFrame, fr
     with pytest.raises(CommandTimeout) as info:
         h.result()
     assert str(info.value).index("http://localhost:8888") < str(info.value).index("(2)")
-    assert "(1) this notebook is served from http://localhost:8888" in str(info.value)
+    assert "(1) this notebook's page is http://localhost:8888, plain http" in str(info.value)
+    assert "not listed" not in str(info.value)  # the http case, not the other one
+
+
+@pytest.mark.parametrize(
+    ("host", "origin", "says", "not_says"),
+    [
+        ("https://cocalc.example", "http://lab.example", "plain http: CoCalc answers only https pages", "not listed"),
+        ("https://cocalc.example", "https://lab.example:8443", "an origin with a port never matches", "plain http"),
+        ("https://cocalc.example", "https://lab.example", "host (lab.example) is not listed in CoCalc's site setting iframe_comm_hosts", "plain http"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:8888", "--dev-http-origins", "not listed"),
+    ],
+)
+def test_the_timeout_names_the_actual_case(host, origin, says, not_says) -> None:
+    f = CoCalcFrame(PID, "a.txt", host=host, timeout=0.05)
+    Front(f).hello(origin=origin)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = f.status()
+    with pytest.raises(FrameNotReady) as info:
+        h.result(timeout=1)
+    assert says in str(info.value) and not_says not in str(info.value)
+    assert "(1) this notebook's" in str(info.value)
+    f.close()
 
 
 def test_loopback_cocalc_on_http_is_fine() -> None:
