@@ -10,8 +10,13 @@ import argparse
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import _demo
+
+if TYPE_CHECKING:
+    from .emulator import Emulator, Faults
+    from .emulator._tls import TlsSetting
 
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +141,22 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="create demo projects (Instructor, Student 1..5) and accounts (Student 1..5, in "
         "the org 'demo' that the key's account administers) unless they exist",
     )
+    tls = parser.add_argument_group("https (default: plain http)")
+    tls.add_argument(
+        "--https",
+        action="store_true",
+        help="serve https with a throwaway certificate for 127.0.0.1, localhost and ::1 "
+        "(needs trustme: pip install 'cocalc-widgets[https]'); prints the CA file to trust",
+    )
+    tls.add_argument(
+        "--certfile", metavar="FILE", default=None, help="serve https with this certificate (PEM)"
+    )
+    tls.add_argument(
+        "--keyfile",
+        metavar="FILE",
+        default=None,
+        help="the certificate's private key (PEM; default: in --certfile)",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
 
 
@@ -148,10 +169,41 @@ def _api_versions(value: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _tls_setting(args: argparse.Namespace) -> TlsSetting:
+    """``Emulator(tls=...)`` from the flags; raises ``ValueError`` for a bad combination."""
+    https = getattr(args, "https", False)
+    certfile, keyfile = getattr(args, "certfile", None), getattr(args, "keyfile", None)
+    if https and (certfile or keyfile):
+        raise ValueError("--https makes its own certificate: leave out --certfile/--keyfile")
+    if keyfile and not certfile:
+        raise ValueError("--keyfile needs --certfile")
+    if certfile:
+        return (certfile, keyfile)
+    return True if https else None
+
+
+def _print_tls(emu: Emulator, throwaway: bool) -> None:
+    if emu.tls is None:
+        return
+    if throwaway:
+        print("  https:      a throwaway certificate for 127.0.0.1, localhost and ::1")
+        print(f"  CA file:    {emu.ca_file}  (trust it: requests verify=..., curl --cacert ...,")
+        print("              or import it into a browser's certificate authorities)")
+        print(f"  cert file:  {emu.cert_file}  (removed when the emulator stops)")
+    else:
+        key = f", key {emu.tls.key_file}" if emu.tls.key_file else ""
+        print(f"  https:      certificate {emu.cert_file}{key}")
+
+
 def run_emulator(args: argparse.Namespace) -> int:
     """Start the emulator from parsed flags, print how to reach it, serve until stopped."""
-    from .emulator import Emulator, Faults
+    from .emulator import Faults
 
+    try:
+        tls = _tls_setting(args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     faults = Faults(
         latency=args.latency,
         fail_rate=args.fail_rate,
@@ -161,7 +213,51 @@ def run_emulator(args: argparse.Namespace) -> int:
         retry_after=args.retry_after,
         seed=args.seed,
     )
-    emu = Emulator(
+    try:
+        emu = _make_emulator(args, faults, tls)
+    except (RuntimeError, ValueError) as err:  # trustme missing, unreadable certificate files
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    demo = emu.seed_demo() if args.demo else {}
+    emu.start()
+
+    def _stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)
+    print(f"CoCalc emulator running at {emu.url}", flush=True)
+    print(f"  API key:    {emu.api_key}")
+    print(f"  account id: {emu.account_id}")
+    print(f"  password:   {emu.password}")
+    print(f"  site admin: {'yes' if emu.site_admin else 'no'} (the key's account)")
+    print(f"  data:       {emu.data_dir}")
+    print(f"  APIs:       {', '.join(emu.api_versions)}")
+    _print_tls(emu, throwaway=tls is True)
+    for title, pid in demo.items():
+        print(f"  project {title!r}: {pid}")
+    for name, account_id in emu.demo_accounts.items():
+        print(f"  account {name!r}: {account_id} (org demo)")
+    if emu.demo_accounts:
+        print("  org 'demo': administered by the key's account")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"  WARNING: listening on {args.host}, not only on loopback", file=sys.stderr)
+        if tls is True:
+            print("  WARNING: the throwaway certificate is for loopback only", file=sys.stderr)
+    print("Press Ctrl-C to stop.", flush=True)
+    try:
+        emu.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+        print("emulator stopped", flush=True)
+    return 0
+
+
+def _make_emulator(args: argparse.Namespace, faults: Faults, tls: TlsSetting) -> Emulator:
+    from .emulator import Emulator
+
+    return Emulator(
         data_dir=args.data,
         host=args.host,
         port=args.port,
@@ -180,38 +276,8 @@ def run_emulator(args: argparse.Namespace) -> int:
         quiet=not args.verbose,
         samesite_remember_me=args.samesite_remember_me,
         kiosk_startup_delay=args.kiosk_startup_delay,
+        tls=tls,
     )
-    demo = emu.seed_demo() if args.demo else {}
-    emu.start()
-
-    def _stop(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _stop)
-    print(f"CoCalc emulator running at {emu.url}", flush=True)
-    print(f"  API key:    {emu.api_key}")
-    print(f"  account id: {emu.account_id}")
-    print(f"  password:   {emu.password}")
-    print(f"  site admin: {'yes' if emu.site_admin else 'no'} (the key's account)")
-    print(f"  data:       {emu.data_dir}")
-    print(f"  APIs:       {', '.join(emu.api_versions)}")
-    for title, pid in demo.items():
-        print(f"  project {title!r}: {pid}")
-    for name, account_id in emu.demo_accounts.items():
-        print(f"  account {name!r}: {account_id} (org demo)")
-    if emu.demo_accounts:
-        print("  org 'demo': administered by the key's account")
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"  WARNING: listening on {args.host}, not only on loopback", file=sys.stderr)
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
-        emu.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emu.stop()
-        print("emulator stopped", flush=True)
-    return 0
 
 
 SUBCOMMANDS: dict[

@@ -11,6 +11,11 @@ pages, keeps accounts and organisations for auth tokens, and can inject faults::
         a, b = emu.create_project("A"), emu.create_project("B")
         requests.post(f"{emu.url}/api/v1/ping", auth=(emu.api_key, ""))
 
+Over https (``tls=True``: a throwaway certificate for loopback, needs ``trustme``)::
+
+    with Emulator(tls=True) as emu:
+        requests.post(f"{emu.url}/api/v1/ping", auth=(emu.api_key, ""), verify=emu.ca_file)
+
 Projects are folders named by their UUID under ``data_dir``. Command line:
 ``cocalc-widgets emulator --help``.
 """
@@ -25,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._faults import Faults
 from ._state import EmulatorState
+from ._tls import TlsFiles, TlsSetting, resolve_tls, server_context
 from ._versions import API_VERSIONS
 
 DEMO_ORG = "demo"
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
     from ._app import ServerThread
     from ._copy import CopyManager
 
-__all__ = ["API_VERSIONS", "Emulator", "EmulatorState", "Faults"]
+__all__ = ["API_VERSIONS", "Emulator", "EmulatorState", "Faults", "TlsFiles"]
 
 MiB = 1024 * 1024
 
@@ -82,6 +88,10 @@ class Emulator:
     ``samesite_remember_me`` (CoCalc's cookie setting; ``"none"`` for cross-site embedding),
     ``kiosk_startup_delay`` (seconds before a page answers IFrame messages), and
     ``iframe_comm_hosts`` / ``dev_http_origins`` (who may talk to them).
+    https: ``tls=True`` makes a throwaway certificate for loopback (``127.0.0.1``, ``localhost``,
+    ``::1``; needs ``trustme``), ``tls=(certfile, keyfile)`` serves given PEM files (``keyfile``
+    may be ``None`` when the key is in ``certfile``), ``tls=TlsFiles(...)`` likewise; clients trust
+    :attr:`ca_file`. Over https the sign-in cookie is ``Secure``, as CoCalc's is.
     """
 
     def __init__(
@@ -104,7 +114,14 @@ class Emulator:
         quiet: bool = True,
         samesite_remember_me: str = "lax",
         kiosk_startup_delay: float = 0.1,
+        tls: TlsSetting = None,
     ) -> None:
+        self._tls, self._tls_tmp = resolve_tls(tls)
+        try:
+            self._ssl_context = server_context(self._tls) if self._tls is not None else None
+        except BaseException:
+            self._remove_tls_tmp()
+            raise
         self._tmp = None if data_dir is not None else tempfile.mkdtemp(prefix="cocalc-emulator-")
         self.data_dir = Path(data_dir if data_dir is not None else self._tmp).resolve()
         self.host = host
@@ -149,12 +166,19 @@ class Emulator:
             return self
         from ._app import EmulatorApp, ServerThread
 
-        self._server = ServerThread(EmulatorApp(self.ctx), self.host, self._port, quiet=self.quiet)
+        self._server = ServerThread(
+            EmulatorApp(self.ctx),
+            self.host,
+            self._port,
+            quiet=self.quiet,
+            ssl_context=self._ssl_context,
+        )
         self._server.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, end background copies, and remove a temporary data folder."""
+        """Stop serving, end background copies, and remove a temporary data folder and a
+        throwaway certificate."""
         if self._server is not None:
             self._server.stop()
             self._server = None
@@ -162,6 +186,12 @@ class Emulator:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        self._remove_tls_tmp()
+
+    def _remove_tls_tmp(self) -> None:
+        if self._tls_tmp is not None:
+            shutil.rmtree(self._tls_tmp, ignore_errors=True)
+            self._tls_tmp = None
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -184,9 +214,31 @@ class Emulator:
 
     @property
     def url(self) -> str:
-        """``http://HOST:PORT`` of the running server."""
+        """``http://HOST:PORT`` (``https://`` with ``tls``) of the running server."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def scheme(self) -> str:
+        """``"https"`` when serving with ``tls``, else ``"http"``."""
+        return "http" if self._tls is None else "https"
+
+    @property
+    def tls(self) -> TlsFiles | None:
+        """The certificate, key and authority files served (``None`` over plain http)."""
+        return self._tls
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The authority's certificate (PEM) for clients to trust: ``requests.get(...,
+        verify=emu.ca_file)``, ``curl --cacert``, a browser's authorities. Set for ``tls=True``
+        and for a ``TlsFiles`` that names it; ``None`` otherwise."""
+        return None if self._tls is None else self._tls.ca_file
+
+    @property
+    def cert_file(self) -> Path | None:
+        """The server certificate file (PEM) served over https, or ``None``."""
+        return None if self._tls is None else self._tls.cert_file
 
     @property
     def api_key(self) -> str:

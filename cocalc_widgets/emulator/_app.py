@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import struct
 import threading
 from typing import Any
@@ -15,12 +16,13 @@ from ._api import ApiContext
 from ._faults import DropConnection
 from ._http import HttpError, json_response, nextjs_404
 from ._kiosk import handle_kiosk
+from ._landing import landing_page
 
 log = logging.getLogger("cocalc_widgets.emulator")
 
 
 class EmulatorApp:
-    """WSGI app: the API first, then the kiosk pages, else a 404 page."""
+    """WSGI app: the API first, then the front page and the kiosk pages, else a 404 page."""
 
     def __init__(self, ctx: ApiContext) -> None:
         self.ctx = ctx
@@ -29,6 +31,8 @@ class EmulatorApp:
         request = Request(environ)
         try:
             response = self.ctx.handle(request)
+            if response is None and request.path == "/" and request.method in ("GET", "HEAD"):
+                response = landing_page(self.ctx, request)
             if response is None:
                 response = handle_kiosk(self.ctx.state, request)
             if response is None:
@@ -63,18 +67,33 @@ class _RequestHandler(WSGIRequestHandler):
         if not self.quiet:
             super().log_request(code, size)
 
+    def log_error(self, format: str, *args: Any) -> None:
+        # A failed TLS handshake (a plain-http client on the https port, a client that does not
+        # trust the certificate) is the client's problem: logged only when not quiet.
+        if not self.quiet:
+            super().log_error(format, *args)
+
 
 class _LoudRequestHandler(_RequestHandler):
     quiet = False
 
 
 class ServerThread:
-    """A threaded werkzeug server running ``app`` in a daemon thread."""
+    """A threaded werkzeug server running ``app`` in a daemon thread (https with
+    ``ssl_context``)."""
 
-    def __init__(self, app: EmulatorApp, host: str, port: int, *, quiet: bool = True) -> None:
+    def __init__(
+        self,
+        app: EmulatorApp,
+        host: str,
+        port: int,
+        *,
+        quiet: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         handler = _RequestHandler if quiet else _LoudRequestHandler
         self.server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=handler
+            host, port, app, threaded=True, request_handler=handler, ssl_context=ssl_context
         )
         self.server.daemon_threads = True  # type: ignore[attr-defined]
         self.port = self.server.server_port

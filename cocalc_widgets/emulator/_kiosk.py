@@ -78,7 +78,11 @@ def _sign_in(state: EmulatorState, request: Request) -> tuple[bool, str | None]:
     return not state.require_sign_in, None
 
 
-def _set_session_cookie(state: EmulatorState, response: Response, sid: str) -> None:
+def _set_session_cookie(
+    state: EmulatorState, request: Request, response: Response, sid: str
+) -> None:
+    """Set the ``remember_me`` cookie: ``Secure`` over https (as CoCalc's) and whenever
+    SameSite is ``None`` (browsers refuse that cookie otherwise)."""
     samesite = str(getattr(state, "samesite_remember_me", "lax")).lower()
     if samesite not in ("strict", "lax", "none"):
         samesite = "lax"
@@ -88,7 +92,7 @@ def _set_session_cookie(state: EmulatorState, response: Response, sid: str) -> N
         max_age=int(TOKEN_TTL),
         path="/",
         httponly=True,
-        secure=samesite == "none",
+        secure=samesite == "none" or request.is_secure,
         samesite=samesite.capitalize(),
     )
 
@@ -113,7 +117,7 @@ def _impersonate(state: EmulatorState, request: Request) -> Response:
     )
     response = _headers(Response(body, mimetype="text/html"))
     response.headers["Content-Security-Policy"] = f"default-src 'none'; script-src 'nonce-{nonce}'"
-    _set_session_cookie(state, response, state.create_session())
+    _set_session_cookie(state, request, response, state.create_session())
     return response
 
 
@@ -264,7 +268,7 @@ def _page_response(
             "<code>/auth/impersonate?auth_token=&lt;token&gt;</code> or add "
             "<code>&amp;auth_token=&lt;token&gt;</code> to this page's URL.</p>"
         )
-        return _html(_document("Sign in - CoCalc emulator", body, base, None), 401)
+        return plain_page("Sign in - CoCalc emulator", body, base, 401)
     kiosk = request.args.get("fullscreen") == "kiosk"
     doc: dict[str, Any] | None = None
     status = 200
@@ -278,7 +282,7 @@ def _page_response(
         "kiosk": kiosk,
         "base": base,
         "doc": doc,
-        "projects": _project_list(state) if doc is None and not kiosk else [],
+        "projects": project_list(state) if doc is None and not kiosk else [],
         "iframe_comm_hosts": list(state.iframe_comm_hosts),
         "dev_http_origins": list(state.dev_http_origins),
         "startup_delay_ms": round(1000 * max(0.0, float(state.kiosk_startup_delay))),
@@ -286,11 +290,17 @@ def _page_response(
     title = f"{path or '/'} - CoCalc emulator" if path is not None else "CoCalc emulator"
     response = _html(_document(title, "", base, config), status)
     if new_session:
-        _set_session_cookie(state, response, new_session)
+        _set_session_cookie(state, request, response, new_session)
     return response
 
 
-def _project_list(state: EmulatorState) -> list[dict[str, str]]:
+def plain_page(title: str, body: str, base: str, status: int = 200) -> Response:
+    """A server-rendered page (``body`` is HTML) with the kiosk pages' stylesheet and CSP."""
+    return _html(_document(title, body, base, None), status)
+
+
+def project_list(state: EmulatorState) -> list[dict[str, str]]:
+    """``[{project_id, title}]`` of every project."""
     with state.lock:
         return [{"project_id": p.project_id, "title": p.title} for p in state.projects.values()]
 
