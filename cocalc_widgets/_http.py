@@ -288,7 +288,8 @@ class Transport:
             raise _Attempt(None, self._tls_failed(url, endpoint, exc)) from None
         except requests.exceptions.ReadTimeout as exc:
             raise _Attempt(
-                ReadTimeoutError(None, url, str(exc)), self._lost(endpoint, safe, "timed out")
+                ReadTimeoutError(None, url, str(exc)),  # type: ignore[arg-type]  # no pool here
+                self._lost(endpoint, safe, "timed out"),
             ) from None
         except requests.exceptions.ConnectionError as exc:
             cause = _root_cause(exc)

@@ -13,7 +13,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -293,7 +293,7 @@ class CoCalcClient:
         raise BadInput(f"{method} ({what}) needs CoCalc's API {names}, {why}", endpoint=method)
 
     def _check_extras(
-        self, gen: Generation, needs: set[str], method: str, also: list[Generation] = ()
+        self, gen: Generation, needs: set[str], method: str, also: Sequence[Generation] = ()
     ) -> None:
         for name in COPY_EXTRAS:
             if name in needs and name not in gen.copy_extras:

@@ -266,14 +266,15 @@ def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolEx
             by_src.setdefault(r.job.request["src_project_id"], []).append(r)  # type: ignore[union-attr]
         for src, group in by_src.items():
             try:  # the finished copies from this project, newest first
-                found = client.copy_path_status(src_project_id=src, pending=False, limit=_PAGE)
+                page = client.copy_path_status(src_project_id=src, pending=False, limit=_PAGE)
             except CoCalcError:
                 singles.extend(group)
                 continue
-            seen = {s.copy_path_id: s for s in found}  # type: ignore[union-attr]
+            found = page if isinstance(page, list) else [page]
+            seen = {s.copy_path_id: s for s in found}
             # The page is newest first: a copy of ours that is not in it has not finished,
             # unless the page is full and ends with copies newer than ours.
-            times = [s.time.timestamp() for s in found if s.time is not None]  # type: ignore[union-attr]
+            times = [s.time.timestamp() for s in found if s.time is not None]
             horizon = None
             if len(found) >= _PAGE:
                 horizon = min(times) if times else float("inf")

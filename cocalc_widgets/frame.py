@@ -166,7 +166,7 @@ class CoCalcFrame(anywidget.AnyWidget):
     #: Text of the last error reply or timeout ("" if none).
     last_error = traitlets.Unicode("", read_only=True)
     #: Recent ``project_log`` events from CoCalc (newest last, at most 100).
-    project_log = traitlets.List(read_only=True)
+    project_log: traitlets.List[dict[str, Any]] = traitlets.List(read_only=True)
 
     def __init__(
         self,
@@ -534,10 +534,10 @@ class CoCalcFrame(anywidget.AnyWidget):
                 self._take_status(reply)
             self._set_ready(bool(content.get("ready")))
         elif kind == "ack":
-            h = self._handle_of(content)
+            handle = self._handle_of(content)
             ack = content.get("ack")
-            if h is not None and isinstance(ack, dict):
-                h._set_ack(ack)
+            if handle is not None and isinstance(ack, dict):
+                handle._set_ack(ack)
         elif kind == "reply":
             self._on_reply(content)
         elif kind == "log":

@@ -148,7 +148,7 @@ class CoCalcMagics(Magics):
                 self._client = CoCalcClient(
                     api_key=self._secret_key,
                     host=self.host,
-                    api=self.api,
+                    api=self.api,  # type: ignore[arg-type]  # an Enum of the same names
                     timeout=(min(5.0, self.timeout), self.timeout),
                     pool_size=max(10, self.max_in_flight),
                 )
