@@ -11,6 +11,8 @@ import requests
 
 from cocalc_widgets.emulator import Emulator
 
+pytest_plugins = ["pytester"]  # tests/test_must_run.py
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
@@ -19,6 +21,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="also run the larger reliability runs (marked slow); or set COCALC_RUN_SLOW=1",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "must_run(env): a skip of this test is a failure when the environment variable env is "
+        "set (not empty, not 0); .ci/run sets it where the test must run",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Turn the skip of a ``must_run(env)`` test into a failure where ``env`` is set."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    marker = item.get_closest_marker("must_run")
+    if marker is None or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    env = str(marker.args[0])
+    if os.environ.get(env, "") in ("", "0"):
+        return
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"this test must run here ({env}={os.environ[env]}), but it skipped: {reason}"
 
 
 def run_slow(config: pytest.Config) -> bool:
