@@ -2,8 +2,9 @@
 
 - :func:`start_jupyterlab` starts ``jupyter lab`` in its own process group with temporary config,
   runtime, settings, workspace, data and IPython folders, no news and no update checks, and every
-  cell kept in the DOM (``windowingMode: none``). :meth:`JupyterLab.stop` ends that group by the
-  process's id.
+  cell kept in the DOM (``windowingMode: none``); over https with ``tls=`` (Jupyter Server's
+  ``--ServerApp.certfile/keyfile``), on a given ``port=`` (never another one). :meth:`JupyterLab.stop`
+  ends that group by the process's id.
 - :func:`write_notebook` writes a notebook of code cells with nbformat.
 - :class:`LabNotebook` opens a notebook in a Playwright page, runs cells through the UI
   (click the editor, Shift+Enter, wait for ``[n]``) and reads their outputs.
@@ -62,11 +63,15 @@ class JupyterLab:
     token: str
     root_dir: Path
     log_path: Path
+    scheme: str = "http"
+    ca_file: Path | None = None  # what clients trust when ``scheme`` is https
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
+        """``http://127.0.0.1:PORT``, or ``https://127.0.0.1`` (no port) on https's port 443."""
+        default = {"http": 80, "https": 443}[self.scheme]
+        port = "" if self.port == default else f":{self.port}"
+        return f"{self.scheme}://127.0.0.1{port}"
 
     @property
     def origin(self) -> str:
@@ -105,11 +110,15 @@ def start_jupyterlab(
     timeout: float = 60.0,
     server_config: str = "",
     env: dict[str, str] | None = None,
+    port: int | None = None,
+    tls: Any = None,
 ) -> JupyterLab:
     """Start an isolated JupyterLab under ``base`` (notebooks go in ``base / "notebooks"``).
 
     ``server_config`` is appended to its ``jupyter_server_config.py``; ``env`` is added to the
-    server's (and so its kernels') environment.
+    server's (and so its kernels') environment. ``port``: that port or an error, never another
+    (default: a free one). ``tls``: serve https with its ``cert_file``/``key_file`` (an
+    emulator ``TlsFiles``); its ``ca_file`` is what the start-up check trusts.
     """
     dirs = {
         name: base / name
@@ -136,7 +145,14 @@ def start_jupyterlab(
     )
     env.pop("ANYWIDGET_HMR", None)
     env.update(extra_env)
-    port = free_port()
+    port = port or free_port()
+    scheme = "https" if tls is not None else "http"
+    ca_file = Path(tls.ca_file) if tls is not None and tls.ca_file else None
+    tls_args = []
+    if tls is not None:
+        tls_args.append(f"--ServerApp.certfile={tls.cert_file}")
+        if tls.key_file:
+            tls_args.append(f"--ServerApp.keyfile={tls.key_file}")
     token = secrets.token_hex(16)
     log_path = base / "jupyterlab.log"
     with log_path.open("wb") as log:
@@ -149,6 +165,8 @@ def start_jupyterlab(
                 "--no-browser",
                 "--ip=127.0.0.1",
                 f"--port={port}",
+                "--ServerApp.port_retries=0",
+                *tls_args,
                 "--allow-root",
                 f"--IdentityProvider.token={token}",
                 f"--ServerApp.root_dir={dirs['notebooks']}",
@@ -159,13 +177,16 @@ def start_jupyterlab(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    lab = JupyterLab(proc, port, token, dirs["notebooks"], log_path)
+    lab = JupyterLab(proc, port, token, dirs["notebooks"], log_path, scheme, ca_file)
+    verify: str | bool = str(ca_file) if ca_file else True
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"JupyterLab exited ({proc.returncode}):\n{lab.log()[-3000:]}")
         try:
-            r = requests.get(f"{lab.url}/api/status", params={"token": token}, timeout=2)
+            r = requests.get(
+                f"{lab.url}/api/status", params={"token": token}, timeout=2, verify=verify
+            )
             if r.ok:
                 return lab
         except requests.RequestException:

@@ -12,6 +12,12 @@ Fixtures (reusable by every module under tests/browser/):
   ``fake_https_sites.proxy("https://cocalc.test", emulator_url)`` (every request forwarded to a
   loopback server, cookies included).
 - ``page`` (function): a new page in ``context``.
+- ``loopback_tls`` (session): a throwaway authority and a certificate it issued for 127.0.0.1,
+  localhost and ::1 (the emulator's ``TlsFiles``: ``cert_file``, ``key_file``, ``ca_file``).
+- ``https_browser`` (session), ``https_context``, ``https_page`` (function): as ``browser``,
+  ``context`` and ``page``, with a Chromium that trusts ``loopback_tls`` (``_https.py``).
+- ``https_lab`` (module): JupyterLab over https on port 443 (origin ``https://127.0.0.1``) whose
+  kernels trust ``loopback_tls``; skips, saying why, when port 443 cannot be bound here.
 - ``serve_http`` (function): ``serve_http(app_or_pages) -> "http://127.0.0.1:PORT"``, a werkzeug
   server in a thread (a WSGI app, or a dict ``{"/path": "<html>"}``), stopped at teardown.
 - ``kiosk_emulator`` (function): ``kiosk_emulator(**settings) -> RunningEmulator`` with ``url``,
@@ -145,23 +151,68 @@ def fake_https_sites() -> FakeSites:
     return FakeSites()
 
 
-@pytest.fixture
-def context(browser: Any, fake_https_sites: FakeSites) -> Iterator[Any]:
-    """A fresh browser context behind the loopback-only router; fails if anything was blocked."""
+def _routed_context(browser: Any, sites: FakeSites) -> Iterator[Any]:
     ctx = browser.new_context(viewport={"width": 1100, "height": 800})
-    ctx.route("**/*", fake_https_sites.route)
+    ctx.route("**/*", sites.route)
     try:
         yield ctx
     finally:
         ctx.close()
-    assert not fake_https_sites.errors, f"fake site errors: {fake_https_sites.errors}"
-    assert not fake_https_sites.blocked, f"requests to outside hosts: {fake_https_sites.blocked}"
+    assert not sites.errors, f"fake site errors: {sites.errors}"
+    assert not sites.blocked, f"requests to outside hosts: {sites.blocked}"
+
+
+@pytest.fixture
+def context(browser: Any, fake_https_sites: FakeSites) -> Iterator[Any]:
+    """A fresh browser context behind the loopback-only router; fails if anything was blocked."""
+    yield from _routed_context(browser, fake_https_sites)
 
 
 @pytest.fixture
 def page(context: Any) -> Any:
     """A new page in ``context``."""
     return context.new_page()
+
+
+@pytest.fixture(scope="session")
+def loopback_tls(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A throwaway authority and a loopback certificate it issued (``TlsFiles``)."""
+    from cocalc_widgets.emulator._tls import throwaway_certificate
+
+    return throwaway_certificate(tmp_path_factory.mktemp("loopback-tls"))
+
+
+@pytest.fixture(scope="session")
+def chromium_trust(loopback_tls: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``(env, args, how)``: how ``https_browser`` is launched to trust ``loopback_tls``."""
+    from _https import chromium_trusting
+
+    return chromium_trusting(loopback_tls, tmp_path_factory.mktemp("chromium-home"))
+
+
+@pytest.fixture(scope="session")
+def https_browser(playwright_driver: Any, chromium_trust: Any) -> Iterator[Any]:
+    """Chromium as ``browser`` that also trusts ``loopback_tls`` (see ``_https.py``)."""
+    env, args, _how = chromium_trust
+    browser = playwright_driver.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *args], env=env
+    )
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+@pytest.fixture
+def https_context(https_browser: Any, fake_https_sites: FakeSites) -> Iterator[Any]:
+    """``context`` in the Chromium that trusts ``loopback_tls``."""
+    yield from _routed_context(https_browser, fake_https_sites)
+
+
+@pytest.fixture
+def https_page(https_context: Any) -> Any:
+    """A new page in ``https_context``."""
+    return https_context.new_page()
 
 
 @pytest.fixture
@@ -294,6 +345,29 @@ def kiosk_emulator(tmp_path: Path) -> Iterator[Callable[..., RunningEmulator]]:
     yield start
     for emu in running:
         emu.stop()
+
+
+@pytest.fixture(scope="module")
+def https_lab(tmp_path_factory: pytest.TempPathFactory, loopback_tls: Any) -> Iterator[Any]:
+    """JupyterLab over https on 127.0.0.1:443 whose kernels trust ``loopback_tls``; skips with
+    the reason when port 443 is taken or not allowed (``COCALC_REQUIRE_HTTPS_TEST=1`` turns
+    that skip into a failure, see tests/conftest.py)."""
+    from _https import port_problem
+    from _jupyterlab import start_jupyterlab
+
+    problem = port_problem(443)
+    if problem:
+        pytest.skip(f"no https JupyterLab on port 443: {problem}")
+    server = start_jupyterlab(
+        tmp_path_factory.mktemp("https-lab"),
+        port=443,
+        tls=loopback_tls,
+        env={"REQUESTS_CA_BUNDLE": str(loopback_tls.ca_file)},
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")
