@@ -1,5 +1,10 @@
 """``cocalc-widgets demo``: the emulator with demo projects plus JupyterLab on the demo
-notebooks, already pointed at the emulator. Ctrl-C (or SIGTERM) stops both."""
+notebooks, already pointed at the emulator. Ctrl-C (or SIGTERM) stops both.
+
+It prints the emulator's URL and API key (for a client in another terminal). The notebooks'
+copies and the project folders live in a temporary folder that is removed when the demo stops,
+unless ``--workdir DIR`` names a folder to keep.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         "--workdir",
         metavar="DIR",
         default=None,
-        help="where the notebooks are copied and the project folders live (default: a temp dir)",
+        help="where the notebooks are copied and the project folders live, kept when the demo "
+        "stops (default: a temporary folder, removed when the demo stops)",
     )
     parser.add_argument(
         "--copy-delay",
@@ -79,7 +85,8 @@ def _wait_for_lab(url: str, token: str, proc: subprocess.Popen, limit: float = 9
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Start the emulator and JupyterLab, print the URL, serve until stopped."""
+    """Start the emulator and JupyterLab, print the URLs and the API key, serve until stopped;
+    then remove the temporary work folder (one given with ``--workdir`` stays)."""
     try:
         import jupyterlab  # noqa: F401
     except ImportError:
@@ -87,10 +94,23 @@ def run_demo(args: argparse.Namespace) -> int:
             'JupyterLab is missing: python3 -m pip install "cocalc-widgets[demo]"', file=sys.stderr
         )
         return 2
+    notebooks = _find_notebooks(args.notebooks)
+    temporary = not args.workdir
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="cocalc-widgets-demo-")).resolve()
+    try:
+        return _run(args, notebooks, work, temporary)
+    finally:
+        if temporary:
+            shutil.rmtree(work, ignore_errors=True)
+            print(f"Removed the demo's temporary folder {work}", flush=True)
+        else:
+            print(f"The demo's folder stays: {work}", flush=True)
+
+
+def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool) -> int:
+    """The demo in ``work``: both servers until Lab exits, Ctrl-C or SIGTERM."""
     from .emulator import Emulator
 
-    notebooks = _find_notebooks(args.notebooks)
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="cocalc-widgets-demo-"))
     shutil.copytree(
         notebooks,
         work / "notebooks",
@@ -152,9 +172,18 @@ def run_demo(args: argparse.Namespace) -> int:
         lab_url = f"http://127.0.0.1:{lab_port}"
         _wait_for_lab(lab_url, token, lab)
         print(f"CoCalc emulator: {emu.url}  (projects in {work / 'projects'})")
+        print(f"  API key:    {emu.api_key}")
+        print(f"  account id: {emu.account_id}")
         for title, pid in projects.items():
             print(f"  {title:<12} {pid}")
         print(f"Notebooks:       {work / 'notebooks'}  (log: {work / 'jupyterlab.log'})")
+        if temporary:
+            print(f"Work folder:     {work}  (temporary: removed when the demo stops;")
+            print("                 --workdir DIR keeps the notebooks and projects)")
+        else:
+            print(f"Work folder:     {work}  (kept when the demo stops)")
+        print("\nA client in another terminal (README's examples read these):")
+        print(f"  export COCALC_HOST={emu.url} COCALC_API_KEY={emu.api_key}")
         print(f"\nOpen JupyterLab: {lab_url}/lab/tree/api-demo.ipynb?token={token}\n")
         print("Press Ctrl-C to stop both servers.")
         while lab.poll() is None:

@@ -1,4 +1,6 @@
-"""README's demo command (`python3 -m cocalc_widgets demo`): starts the emulator and JupyterLab, prints the URL; SIGTERM stops both."""
+"""README's demo command (`python3 -m cocalc_widgets demo`): starts the emulator and JupyterLab,
+prints their URLs and the emulator's API key; SIGTERM stops both; its temporary folder goes with
+it, a ``--workdir`` stays."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
+
+from cocalc_widgets import CoCalcClient
 
 
 def _port_open(port: int) -> bool:
@@ -19,33 +24,75 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_demo_starts_both_servers_and_stops_both(tmp_path):
+def _start_demo(*flags: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cocalc_widgets", "demo", "--workdir", str(tmp_path)],
+        [sys.executable, "-m", "cocalc_widgets", "demo", *flags],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if line.startswith("Press Ctrl-C"):
+            break
+    return proc, "".join(lines)
+
+
+def _stop_demo(proc: subprocess.Popen) -> str:
+    """SIGTERM, wait for exit code 0; the rest of the demo's output."""
+    proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, rest
+    return rest
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_demo_starts_both_servers_prints_the_key_and_stops_both(tmp_path):
+    proc, out = _start_demo("--workdir", str(tmp_path))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("Press Ctrl-C"):
-                break
-        out = "".join(lines)
         lab = re.search(r"(http://127\.0\.0\.1:(\d+))/lab/tree/api-demo\.ipynb\?token=(\w+)", out)
         emu = re.search(r"CoCalc emulator: (http://127\.0\.0\.1:(\d+))", out)
-        assert lab and emu, out
+        key = re.search(r"API key:\s+(sk-\S+)", out)
+        assert lab and emu and key, out
         assert "Instructor" in out and "Student 5" in out
+        assert f"export COCALC_HOST={emu.group(1)} COCALC_API_KEY={key.group(1)}" in out
+        assert f"Work folder:     {tmp_path.resolve()}  (kept when the demo stops)" in out
         assert requests.get(f"{lab.group(1)}/api/contents/classroom.ipynb", params={"token": lab.group(3)}, timeout=10).ok
         assert requests.post(f"{emu.group(1)}/api/v1/ping", timeout=10).status_code == 400  # needs the key
+        # README's client example, pointed at the demo's emulator with the printed key
+        client = CoCalcClient(key.group(1), host=emu.group(1))
+        client.ping()
+        titles = {p["title"] for p in client.projects()}
+        assert {"Instructor", "Student 1", "Student 5"} <= titles
         assert (tmp_path / "notebooks" / "embedding.ipynb").exists()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        rest = _stop_demo(proc)
         time.sleep(0.5)
         assert not _port_open(int(lab.group(2))) and not _port_open(int(emu.group(2)))
+        assert f"The demo's folder stays: {tmp_path.resolve()}" in rest
+        assert (tmp_path / "notebooks" / "embedding.ipynb").exists()  # a --workdir is kept
+        assert list(tmp_path.glob("projects/*/handout/homework1.ipynb"))
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _kill(proc)
+
+
+def test_demo_removes_its_temporary_folder(tmp_path):
+    proc, out = _start_demo()
+    try:
+        found = re.search(r"Work folder:\s+(\S+)\s+\(temporary: removed when the demo stops", out)
+        assert found, out
+        work = Path(found.group(1))
+        assert (work / "notebooks" / "api-demo.ipynb").exists() and (work / "projects").is_dir()
+        assert re.search(rf"Notebooks:\s+{re.escape(str(work / 'notebooks'))}", out)
+        rest = _stop_demo(proc)
+        assert f"Removed the demo's temporary folder {work}" in rest
+        assert not work.exists()
+    finally:
+        _kill(proc)
