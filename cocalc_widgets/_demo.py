@@ -9,6 +9,7 @@ unless ``--workdir DIR`` names a folder to keep.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import secrets
 import shutil
@@ -87,9 +88,7 @@ def _wait_for_lab(url: str, token: str, proc: subprocess.Popen, limit: float = 9
 def run_demo(args: argparse.Namespace) -> int:
     """Start the emulator and JupyterLab, print the URLs and the API key, serve until stopped;
     then remove the temporary work folder (one given with ``--workdir`` stays)."""
-    try:
-        import jupyterlab  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("jupyterlab") is None:
         print(
             'JupyterLab is missing: python3 -m pip install "cocalc-widgets[demo]"', file=sys.stderr
         )
@@ -167,7 +166,11 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
         log.close()
         emu.stop()
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    def on_sigterm(*_: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         lab_url = f"http://127.0.0.1:{lab_port}"
         _wait_for_lab(lab_url, token, lab)

@@ -122,8 +122,10 @@ class Emulator:
         except BaseException:
             self._remove_tls_tmp()
             raise
-        self._tmp = None if data_dir is not None else tempfile.mkdtemp(prefix="cocalc-emulator-")
-        self.data_dir = Path(data_dir if data_dir is not None else self._tmp).resolve()
+        self._tmp: str | None = None
+        if data_dir is None:
+            self._tmp = data_dir = tempfile.mkdtemp(prefix="cocalc-emulator-")
+        self.data_dir = Path(data_dir).resolve()
         self.host = host
         self._port = port
         self.quiet = quiet

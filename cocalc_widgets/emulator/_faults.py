@@ -70,7 +70,7 @@ class Faults:
     def __setattr__(self, name: str, value: object) -> None:
         super().__setattr__(name, value)
         if name == "seed" and hasattr(self, "_rng"):
-            self._rng = random.Random(value)
+            self._rng = random.Random(self.seed)
 
     @classmethod
     def from_value(cls, value: Faults | dict | None) -> Faults:

@@ -214,7 +214,8 @@ def _output(output: Any) -> dict[str, Any] | None:
         text = _ANSI.sub("", tb) or f"{output.get('ename', '')}: {output.get('evalue', '')}"
         return {"type": "error", "text": text}
     if kind in ("execute_result", "display_data"):
-        data = output.get("data") if isinstance(output.get("data"), dict) else {}
+        raw = output.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         for mime in _IMAGE_TYPES:
             image = _image(mime, data.get(mime))
             if image:

@@ -86,7 +86,7 @@ def _get(state: EmulatorState, account_id: str, table: str, template: object) ->
             for p in projects
             if state.is_collaborator(account_id, p.project_id)
         ]
-        allowed = PROJECT_FIELDS
+        allowed: tuple[str, ...] = PROJECT_FIELDS
     elif table == "accounts":
         account = state.accounts[account_id]
         rows, allowed = [_account_row(account, account_id == state.account_id)], ACCOUNT_FIELDS

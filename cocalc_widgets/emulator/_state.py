@@ -17,7 +17,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -97,8 +97,8 @@ class EmulatorState:
         account_id: str | None = None,
         password: str | None = None,
         site_admin: bool = True,
-        iframe_comm_hosts: list[str] | str = (),
-        dev_http_origins: list[str] | str = (),
+        iframe_comm_hosts: Iterable[str] | str = (),
+        dev_http_origins: Iterable[str] | str = (),
         require_sign_in: bool = True,
         samesite_remember_me: str = "lax",
         kiosk_startup_delay: float = 0.1,
@@ -392,19 +392,21 @@ class EmulatorState:
         return origin_allowed(origin, self.iframe_comm_hosts, self.dev_http_origins)
 
 
-def _split_words(value: list[str] | str) -> list[str]:
+def _split_words(value: Iterable[str] | str) -> list[str]:
     if isinstance(value, str):
         return [w for w in re.split(r"[\s,]+", value) if w]
     return [w for w in value if w]
 
 
-def split_hosts(value: list[str] | str) -> list[str]:
+def split_hosts(value: Iterable[str] | str) -> list[str]:
     """CoCalc's ``split_iframe_comm_hosts``: lowercase ``[a-z0-9.-]+`` tokens."""
     text = value if isinstance(value, str) else " ".join(value)
     return re.findall(r"[a-z0-9.-]+", text)
 
 
-def origin_allowed(origin: str, hosts: list[str], dev_http_origins: list[str] = ()) -> bool:
+def origin_allowed(
+    origin: str, hosts: Iterable[str], dev_http_origins: Collection[str] = ()
+) -> bool:
     """True if CoCalc would answer a message from ``origin`` (see PROTOCOL.md §4)."""
     if not isinstance(origin, str):
         return False
