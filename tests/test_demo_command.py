@@ -9,11 +9,11 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
+from _running import start_command
 
 from cocalc_widgets import CoCalcClient
 
@@ -25,20 +25,10 @@ def _port_open(port: int) -> bool:
 
 
 def _start_demo(*flags: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cocalc_widgets", "demo", *flags],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    return start_command(
+        "cocalc_widgets", "demo", *flags, timeout=120, stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("Press Ctrl-C"):
-            break
-    return proc, "".join(lines)
 
 
 def _stop_demo(proc: subprocess.Popen) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
 import requests
+from _running import start_command
 
 from cocalc_widgets.cli import build_parser
 
@@ -37,22 +36,11 @@ def test_unknown_api_version_is_a_usage_error(capsys):
 
 
 def test_module_runs_prints_credentials_and_stops_on_sigterm(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cocalc_widgets.emulator", "--port", "0", "--data",
-         str(tmp_path), "--api-key", "sk-clitestkey", "--demo", "--copy-delay", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    proc, text = start_command(
+        "cocalc_widgets.emulator", "--port", "0", "--data", str(tmp_path), "--api-key",
+        "sk-clitestkey", "--demo", "--copy-delay", "0", timeout=20, stderr=subprocess.PIPE,
     )
     try:
-        lines = []
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if line.startswith("Press Ctrl-C"):
-                break
-        text = "".join(lines)
         url = re.search(r"running at (http://127\.0\.0\.1:\d+)", text).group(1)
         assert "sk-clitestkey" in text and "account id:" in text and "password:" in text
         assert "'Instructor'" in text and "'Student 5'" in text

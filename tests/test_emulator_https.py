@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from _running import start_command, stop_command
 
 from cocalc_widgets.cli import build_parser
 from cocalc_widgets.emulator import Emulator, TlsFiles
@@ -152,30 +153,7 @@ def test_parser_has_the_https_flags():
 
 
 def _start(args: list[str]) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cocalc_widgets.emulator", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    lines = []
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("Press Ctrl-C"):
-            break
-    return proc, "".join(lines)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return start_command("cocalc_widgets.emulator", "--port", "0", *args, stderr=subprocess.PIPE)
 
 
 def test_cli_https_prints_the_ca_to_trust_and_removes_it_at_exit(tmp_path):
@@ -193,7 +171,7 @@ def test_cli_https_prints_the_ca_to_trust_and_removes_it_at_exit(tmp_path):
         assert proc.wait(timeout=10) == 0
         assert not ca.parent.exists()
     finally:
-        _stop(proc)
+        stop_command(proc)
 
 
 def test_cli_serves_given_files(tmp_path):
@@ -207,7 +185,7 @@ def test_cli_serves_given_files(tmp_path):
                           timeout=10)
         assert r.json()["event"] == "pong"
     finally:
-        _stop(proc)
+        stop_command(proc)
     assert made.cert_file.exists()
 
 

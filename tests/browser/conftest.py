@@ -69,16 +69,20 @@ def playwright_driver() -> Iterator[Any]:
         yield p
 
 
-@pytest.fixture(scope="session")
-def browser(playwright_driver: Any) -> Iterator[Any]:
-    """Debian's Chromium, headless (Playwright gives it a fresh, empty temporary profile)."""
-    browser = playwright_driver.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+def _launch(driver: Any, args: list[str] | None = None, env: Any = None) -> Iterator[Any]:
+    browser = driver.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *(args or [])], env=env
     )
     try:
         yield browser
     finally:
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Any) -> Iterator[Any]:
+    """Debian's Chromium, headless (Playwright gives it a fresh, empty temporary profile)."""
+    yield from _launch(playwright_driver)
 
 
 class FakeSites:
@@ -194,13 +198,7 @@ def chromium_trust(loopback_tls: Any, tmp_path_factory: pytest.TempPathFactory) 
 def https_browser(playwright_driver: Any, chromium_trust: Any) -> Iterator[Any]:
     """Chromium as ``browser`` that also trusts ``loopback_tls`` (see ``_https.py``)."""
     env, args, _how = chromium_trust
-    browser = playwright_driver.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *args], env=env
-    )
-    try:
-        yield browser
-    finally:
-        browser.close()
+    yield from _launch(playwright_driver, args, env)
 
 
 @pytest.fixture

@@ -52,12 +52,20 @@ def _project(emu: Any, files: dict[str, str]) -> str:
     return pid
 
 
-def _frame_cell(emu: Any, pid: str, sign_in: str) -> str:
+def _frame_cell(pid: str, sign_in: str) -> str:
+    """A cell showing ``hello.txt`` of ``pid`` in a frame signed in with ``sign_in`` (keyword
+    arguments as code)."""
     return (
         "from cocalc_widgets import CoCalcClient, CoCalcFrame\n"
         f"frame = CoCalcFrame({pid!r}, 'hello.txt', {sign_in}, height=320, timeout=20)\n"
         "frame"
     )
+
+
+def _client_sign_in(emu: Any) -> str:
+    """``client=`` and ``account_id=``: the kernel gets a token from the emulator (trusting its
+    authority through REQUESTS_CA_BUNDLE), the IFrame signs in through /auth/impersonate."""
+    return f"client=CoCalcClient({emu.api_key!r}, host={emu.url!r}), account_id={emu.account_id!r}"
 
 
 #: A command that gets no answer: the error's type and text, and the page's origin.
@@ -104,14 +112,7 @@ def test_frame_on_an_https_lab_that_cocalc_lists(
     emu = _https_cocalc(kiosk_emulator, loopback_tls, "127.0.0.1")
     pid = _project(emu, {"hello.txt": "hello over https\n", "notes/a.txt": "note A\n"})
     cells = [
-        # 0: signs in: the kernel asks the emulator for a token (it trusts the authority through
-        # REQUESTS_CA_BUNDLE), the IFrame goes through /auth/impersonate
-        _frame_cell(
-            emu,
-            pid,
-            f"client=CoCalcClient({emu.api_key!r}, host={emu.url!r}), "
-            f"account_id={emu.account_id!r}",
-        ),
+        _frame_cell(pid, _client_sign_in(emu)),  # 0: signs in
         # 1: open a file
         "r = await frame.open_file('notes/a.txt')\n"
         "print('OPEN', r['status'], r['path'])\n"
@@ -171,15 +172,7 @@ def test_frame_on_an_https_lab_that_cocalc_does_not_list(
 ) -> None:
     emu = _https_cocalc(kiosk_emulator, loopback_tls, OTHER_HOST)
     pid = _project(emu, {"hello.txt": "listed elsewhere\n"})
-    cells = [
-        _frame_cell(
-            emu,
-            pid,
-            f"client=CoCalcClient({emu.api_key!r}, host={emu.url!r}), "
-            f"account_id={emu.account_id!r}",
-        ),
-        SILENT_STATUS,
-    ]
+    cells = [_frame_cell(pid, _client_sign_in(emu)), SILENT_STATUS]
     write_notebook(https_lab.root_dir / "production_unlisted.ipynb", cells)
     nb = LabNotebook(https_page, https_lab, "production_unlisted.ipynb").open()
     nb.run_cell(0, timeout=60)
@@ -213,9 +206,7 @@ def test_frame_on_an_http_lab_is_refused_by_https_cocalc(
     (lab.root_dir / "production-token.txt").write_text(emu.state.issue_token())
     cells = [
         _frame_cell(
-            emu,
-            pid,
-            f"host={emu.url!r}, auth_token=open('production-token.txt').read(), sign_in='url'",
+            pid, f"host={emu.url!r}, auth_token=open('production-token.txt').read(), sign_in='url'"
         ),
         SILENT_STATUS,
     ]
