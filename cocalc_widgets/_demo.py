@@ -27,7 +27,13 @@ import requests
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``cocalc-widgets demo``."""
     parser.add_argument("--port", type=int, default=0, help="JupyterLab's port (default: free)")
-    parser.add_argument("--emulator-port", type=int, default=0, help="the emulator's port")
+    parser.add_argument(
+        "--emulator-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the emulator's port (default: free)",
+    )
     parser.add_argument(
         "--notebooks",
         metavar="DIR",
