@@ -189,8 +189,12 @@ class Transport:
         retry: RetrySettings | None = None,
         session: requests.Session | None = None,
         pool_size: int = 10,
+        verify: bool | str | None = None,
     ) -> None:
         self.timeout = timeout
+        #: requests' ``verify`` for every request (``None``: its default, which honours
+        #: ``REQUESTS_CA_BUNDLE``); a CA file's path trusts that authority.
+        self.verify = verify
         self.retry = retry or RetrySettings()
         self.session = session or requests.Session()
         if session is None:
@@ -274,7 +278,10 @@ class Transport:
     ) -> Any:
         self.requests_sent += 1
         try:
-            resp = self.session.post(url, json=body, timeout=timeout)
+            if self.verify is None:
+                resp = self.session.post(url, json=body, timeout=timeout)
+            else:
+                resp = self.session.post(url, json=body, timeout=timeout, verify=self.verify)
         except requests.exceptions.ConnectTimeout as exc:
             raise _Attempt(
                 ConnectTimeoutError(str(exc)),
@@ -318,13 +325,18 @@ class Transport:
     @staticmethod
     def _tls_failed(url: str, endpoint: str, exc: Exception) -> CoCalcError:
         parts = urlsplit(url)
-        reason = _root_cause(exc)
-        text = " ".join(str(reason).split())[:160]
-        hint = ""
-        if "wrong version number" in text.lower() or "record layer" in text.lower():
-            hint = " The server does not speak TLS: is it a plain http server?"
-        if is_loopback(parts.hostname or ""):
-            hint += f" For a server on this machine without TLS, use http://{parts.netloc}."
+        text = " ".join(str(_root_cause(exc)).split())[:160]
+        low = text.lower()
+        if "certificate" in low:
+            hint = (
+                " The server's certificate is not trusted here: give the client the authority "
+                "that signed it (CoCalcClient(..., verify='ca.pem'); the emulator prints its "
+                "own), or fix the server's certificate."
+            )
+        else:
+            hint = " Is it a plain http server?" if "version" in low or "record" in low else ""
+            if is_loopback(parts.hostname or ""):
+                hint += f" For a server on this machine without TLS, use http://{parts.netloc}."
         return CoCalcConnectionError(
             f"The TLS handshake with {parts.netloc} failed ({text}); nothing was sent.{hint}",
             endpoint=endpoint,

@@ -110,6 +110,8 @@ class CoCalcClient:
     - ``copy_wait``: seconds a copy through the conat bridge (which blocks until the copy is
       done) may take before the bridge gives up waiting; the copy goes on, its outcome is then
       unknown. ``pool_size``: connections, and conat copies in flight at once.
+    - ``verify``: the path of a CA file to trust (a self-signed server, the emulator's
+      ``--https``), or ``False`` (a loopback host only); default: the system's authorities.
 
     Use it as a context manager, or call :meth:`close`.
     """
@@ -126,6 +128,7 @@ class CoCalcClient:
         retry_after_max: float = 30.0,
         pool_size: int = 10,
         copy_wait: float = 600.0,
+        verify: bool | str | None = None,
     ) -> None:
         if api not in API_CHOICES:
             raise BadInput(f"api must be one of {', '.join(map(repr, API_CHOICES))}, got {api!r}")
@@ -152,6 +155,7 @@ class CoCalcClient:
                 retries=retries, deadline=deadline, retry_after_max=retry_after_max
             ),
             pool_size=pool_size,
+            verify=_check_verify(verify, hostname),
         )
         self._settings = ClientSettings(copy_wait=float(copy_wait), workers=max(1, pool_size))
         self._gens: dict[str, Generation] = {
@@ -590,6 +594,21 @@ class CoCalcClient:
         return [r for r in rows or [] if isinstance(r, dict)]
 
 
+def _check_verify(verify: object, hostname: str) -> bool | str | None:
+    if verify is None or verify is True:
+        return None
+    if isinstance(verify, (str, os.PathLike)) and Path(verify).is_file():
+        return str(verify)
+    if verify is False:
+        if not check.is_loopback(hostname):
+            raise BadInput(
+                "verify=False sends the API key to whoever answers: it is allowed only for a "
+                "loopback host; give the CA file instead (verify='ca.pem')"
+            )
+        return False
+    raise BadInput(f"verify must be True, False or a CA file's path, got {check.short(verify)}")
+
+
 def _check_function(name: object) -> str:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)+", name):
         raise BadInput(f"name must be a function name like 'system.ping', got {check.short(name)}")
@@ -612,4 +631,4 @@ def _check_bwlimit(bwlimit: object) -> str | int | None:
             "bwlimit must be an rsync bandwidth limit like '2M' or 2000, "
             f"got {check.short(bwlimit)}"
         )
-    return bwlimit  # type: ignore[return-value]
+    return bwlimit

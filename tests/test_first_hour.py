@@ -135,3 +135,24 @@ def test_a_refusal_says_cocalc_said_not_http_200(emulator):
     assert err.status == 200  # kept on the exception
     assert "CoCalc said: " in str(err) and "HTTP 200" not in str(err)
     assert str(err).endswith("[copy_path_between_projects via v2 projects/copy-path]")
+
+
+def test_plain_http_to_an_https_server_says_use_https(tmp_path):
+    with Emulator(data_dir=tmp_path / "d", tls=True) as emu:
+        assert emu.url.startswith("https://")
+        plain = "http://" + emu.url.removeprefix("https://")
+        with CoCalcClient(api_key=emu.api_key, host=plain) as client:
+            start = time.monotonic()
+            with pytest.raises(CoCalcConnectionError) as info:
+                client.ping()
+            assert time.monotonic() - start < 3  # said at once, not after seconds of retries
+        assert f"use {emu.url}" in str(info.value) and "speaks https" in str(info.value)
+        # and through https, trusting the emulator's throwaway authority, it works
+        with CoCalcClient(api_key=emu.api_key, host=emu.url) as client, pytest.raises(CoCalcConnectionError, match=r"verify='ca\.pem'"):
+            client.ping()  # the throwaway authority is not trusted by default
+        with CoCalcClient(api_key=emu.api_key, host=emu.url, verify=emu.ca_file) as client:
+            assert client.ping().now is not None
+        with pytest.raises(BadInput, match="loopback"):
+            CoCalcClient(api_key=emu.api_key, host="https://cocalc.example", verify=False)
+        with pytest.raises(BadInput, match="CA file"):
+            CoCalcClient(api_key=emu.api_key, host=emu.url, verify="/no/such/ca.pem")
