@@ -116,6 +116,8 @@ def test_readme_names_everything_ci_installs_for_the_tests():
     assert {"chromium", "nodejs"} <= set(installed)
     opening = README.split("---", 1)[0]
     assert "Chromium" in opening and "Node.js" in opening and ".ci/run" in opening
+    for package in installed:
+        assert package in opening, f".ci/run installs {package}, README's opening does not say so"
 
 
 def test_readme_gives_the_module_form_of_the_emulator_command_and_it_works():
