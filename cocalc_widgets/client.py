@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from . import _validate as check
-from ._api import COPY_EXTRAS, GENERATIONS, OPERATIONS, ClientSettings, Generation
+from ._api import COPY_EXTRAS, OPERATIONS, ClientSettings, Generation, generations
 from ._http import RetrySettings, Transport
 from .copyjob import CopyJob, CopyStatus, _parse_time
 from .errors import AuthenticationError, BadInput, CoCalcError
@@ -30,7 +30,6 @@ __all__ = ["AuthLink", "AuthToken", "CoCalcClient", "ExecResult", "FileEntry", "
 
 DEFAULT_HOST = "https://cocalc.com"
 ApiVersion = Literal["auto", "v1", "v2", "conat"]
-API_CHOICES = ("auto", *GENERATIONS)
 _T = TypeVar("_T")
 
 
@@ -130,8 +129,10 @@ class CoCalcClient:
         copy_wait: float = 600.0,
         verify: bool | str | None = None,
     ) -> None:
-        if api not in API_CHOICES:
-            raise BadInput(f"api must be one of {', '.join(map(repr, API_CHOICES))}, got {api!r}")
+        known = generations()
+        if api != "auto" and api not in known:
+            choices = ", ".join(map(repr, ("auto", *known)))
+            raise BadInput(f"api must be one of {choices}, got {check.short(api)}")
         self.host = check.base_url(host or os.environ.get("COCALC_HOST") or DEFAULT_HOST)
         hostname = urlsplit(self.host).hostname or ""
         if self.host.startswith("http://") and not check.is_loopback(hostname):
@@ -160,7 +161,7 @@ class CoCalcClient:
         self._settings = ClientSettings(copy_wait=float(copy_wait), workers=max(1, pool_size))
         self._gens: dict[str, Generation] = {
             name: cls(self._transport, self.host, self._settings)
-            for name, cls in GENERATIONS.items()
+            for name, cls in known.items()
         }
         # What the server speaks, per generation, once asked (api="auto").
         self._spoken: dict[str, bool] = {}
