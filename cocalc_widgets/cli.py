@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``cocalc-widgets emulator`` (also ``python -m cocalc_widgets.emulator``)."""
+    from .emulator._state import KIOSK_SETTINGS
+
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument(
@@ -136,6 +138,14 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-sign-in", action="store_true", help="kiosk pages do not require an auth token"
     )
     parser.add_argument(
+        "--kiosk",
+        choices=list(KIOSK_SETTINGS),
+        default="ok",
+        help="what a kiosk page (?fullscreen=kiosk) does: "
+        + "; ".join(f"{name}: {what}" for name, what in KIOSK_SETTINGS.items())
+        + " (default ok). Plain file pages (no fullscreen=kiosk) always show the file",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="create demo projects (Instructor, Student 1..5) and accounts (Student 1..5, in "
@@ -197,7 +207,7 @@ def _print_tls(emu: Emulator, throwaway: bool) -> None:
 
 def run_emulator(args: argparse.Namespace) -> int:
     """Start the emulator from parsed flags, print how to reach it, serve until stopped."""
-    from .emulator import Faults
+    from .emulator import KIOSK_SETTINGS, Faults
 
     try:
         tls = _tls_setting(args)
@@ -232,6 +242,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     print(f"  site admin: {'yes' if emu.site_admin else 'no'} (the key's account)")
     print(f"  data:       {emu.data_dir}")
     print(f"  APIs:       {', '.join(emu.api_versions)}")
+    print(f"  kiosk:      {emu.kiosk}: {KIOSK_SETTINGS[emu.kiosk]}")
     _print_tls(emu, throwaway=tls is True)
     for title, pid in demo.items():
         print(f"  project {title!r}: {pid}")
@@ -277,6 +288,7 @@ def _make_emulator(args: argparse.Namespace, faults: Faults, tls: TlsSetting) ->
         samesite_remember_me=args.samesite_remember_me,
         kiosk_startup_delay=args.kiosk_startup_delay,
         tls=tls,
+        kiosk=args.kiosk,
     )
 
 

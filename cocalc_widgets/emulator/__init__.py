@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._faults import Faults
-from ._state import EmulatorState
+from ._state import KIOSK_SETTINGS, EmulatorState, KioskSetting, check_kiosk_setting
 from ._tls import TlsFiles, TlsSetting, resolve_tls, server_context
 from ._versions import API_VERSIONS
 
@@ -40,7 +40,15 @@ if TYPE_CHECKING:
     from ._app import ServerThread
     from ._copy import CopyManager
 
-__all__ = ["API_VERSIONS", "Emulator", "EmulatorState", "Faults", "TlsFiles"]
+__all__ = [
+    "API_VERSIONS",
+    "KIOSK_SETTINGS",
+    "Emulator",
+    "EmulatorState",
+    "Faults",
+    "KioskSetting",
+    "TlsFiles",
+]
 
 MiB = 1024 * 1024
 
@@ -86,8 +94,12 @@ class Emulator:
     unless ``site_admin=False``.
     Kiosk pages: ``require_sign_in`` (an auth token or the sign-in cookie is needed),
     ``samesite_remember_me`` (CoCalc's cookie setting; ``"none"`` for cross-site embedding),
-    ``kiosk_startup_delay`` (seconds before a page answers IFrame messages), and
-    ``iframe_comm_hosts`` / ``dev_http_origins`` (who may talk to them).
+    ``kiosk_startup_delay`` (seconds before a page answers IFrame messages),
+    ``iframe_comm_hosts`` / ``dev_http_origins`` (who may talk to them), and ``kiosk``: what a
+    kiosk page (``?fullscreen=kiosk``) does, ``"ok"`` (shows the file, answers), ``"broken"``
+    (shows only "CoCalc:" and never answers, as cocalc.com in upstream issue #8527) or
+    ``"no-bridge"`` (shows the file, never answers). Plain file pages
+    (``/projects/<id>/files/<path>`` without ``fullscreen=kiosk``) show the file whatever it is.
     https: ``tls=True`` makes a throwaway certificate for loopback (``127.0.0.1``, ``localhost``,
     ``::1``; needs ``trustme``), ``tls=(certfile, keyfile)`` serves given PEM files (``keyfile``
     may be ``None`` when the key is in ``certfile``), ``tls=TlsFiles(...)`` likewise; clients trust
@@ -115,7 +127,9 @@ class Emulator:
         samesite_remember_me: str = "lax",
         kiosk_startup_delay: float = 0.1,
         tls: TlsSetting = None,
+        kiosk: KioskSetting = "ok",
     ) -> None:
+        check_kiosk_setting(kiosk)
         self._tls, self._tls_tmp = resolve_tls(tls)
         try:
             self._ssl_context = server_context(self._tls) if self._tls is not None else None
@@ -144,6 +158,7 @@ class Emulator:
             require_sign_in=require_sign_in,
             samesite_remember_me=samesite_remember_me,
             kiosk_startup_delay=kiosk_startup_delay,
+            kiosk=kiosk,
         )
         from ._api import ApiContext
         from ._copy import CopyManager
@@ -284,6 +299,16 @@ class Emulator:
     @allow_exec.setter
     def allow_exec(self, value: bool) -> None:
         self.ctx.allow_exec = bool(value)
+
+    @property
+    def kiosk(self) -> KioskSetting:
+        """What kiosk pages do: ``"ok"``, ``"broken"`` or ``"no-bridge"``; change it at any
+        time (``emu.kiosk = "broken"``), the next page request follows it."""
+        return self.state.kiosk
+
+    @kiosk.setter
+    def kiosk(self, value: KioskSetting) -> None:
+        self.state.kiosk = value
 
     @property
     def api_versions(self) -> tuple[str, ...]:

@@ -2,9 +2,19 @@
 
 Routes (every non-``/api/`` request of the emulator comes here first):
 
-- ``GET /app`` and ``GET /projects/<project_id>/files/<path>``: the page. With
-  ``?fullscreen=kiosk`` it runs CoCalc's IFrame postMessage listener (PROTOCOL.md §4), in
-  ``static/kiosk.js``; without it the page only shows the file.
+- ``GET /app`` and ``GET /projects/<project_id>/files/<path>`` (``<path>`` empty: the
+  project's file listing): the page.
+
+  - With ``?fullscreen=kiosk``, a *kiosk page*, as the ``kiosk`` setting
+    (``state.kiosk``, read per request) says: ``"ok"`` shows the file and runs CoCalc's IFrame
+    postMessage listener (PROTOCOL.md §4, in ``static/kiosk.js``); ``"no-bridge"`` shows the
+    file and never listens; ``"broken"`` shows only "CoCalc:" with no script at all, as
+    cocalc.com does (upstream issue #8527).
+  - Otherwise (no ``fullscreen``, ``?fullscreen``, ``?fullscreen=project``, ...), a *plain
+    page*: title bar, the file or the listing, never a listener, whatever the setting.
+
+  The ``<body>`` says which: ``data-page="kiosk"|"plain"``, ``data-fullscreen`` (the
+  parameter's value; absent without it) and ``data-emulator-kiosk`` (the setting).
 - ``GET /auth/impersonate?auth_token=<token>``: sets the ``remember_me`` cookie and redirects
   client-side to plain ``/app`` (kiosk parameters are dropped, as CoCalc does).
 - ``GET /_kiosk/file?project_id=<id>&path=<path>``: the JSON document the page shows
@@ -27,6 +37,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
@@ -256,21 +267,53 @@ def _file_endpoint(state: EmulatorState, request: Request) -> Response:
 
 
 # -- pages ------------------------------------------------------------------------------------
+_SIGN_IN_BODY = (
+    "<h1>Sign in required</h1><p>This CoCalc emulator needs a sign-in. Get an auth "
+    "token with the API (<code>user_auth</code> in v1, <code>system.generateUserAuthToken"
+    "</code> or <code>org.createToken</code> through conat), then open "
+    "<code>/auth/impersonate?auth_token=&lt;token&gt;</code> or add "
+    "<code>&amp;auth_token=&lt;token&gt;</code> to this page's URL.</p>"
+)
+# What cocalc.com's kiosk page shows (upstream issue #8527): this text, no file, no listener.
+_BROKEN_MAIN = '<main id="content" data-kind="broken">CoCalc:</main>'
+
+
 def _page_response(
     state: EmulatorState, request: Request, project_id: str | None, path: str | None
 ) -> Response:
+    """``/app`` or a file page: a kiosk page (``?fullscreen=kiosk``, as the ``kiosk`` setting
+    says) or a plain one (any other ``fullscreen``, or none); the sign-in page if need be."""
     signed_in, new_session = _sign_in(state, request)
     base = request.script_root
     if not signed_in:
-        body = (
-            "<h1>Sign in required</h1><p>This CoCalc emulator needs a sign-in. Get an auth "
-            "token with the API (<code>user_auth</code> in v1, <code>system.generateUserAuthToken"
-            "</code> or <code>org.createToken</code> through conat), then open "
-            "<code>/auth/impersonate?auth_token=&lt;token&gt;</code> or add "
-            "<code>&amp;auth_token=&lt;token&gt;</code> to this page's URL.</p>"
-        )
-        return plain_page("Sign in - CoCalc emulator", body, base, 401)
-    kiosk = request.args.get("fullscreen") == "kiosk"
+        return static_page("Sign in - CoCalc emulator", _SIGN_IN_BODY, base, 401, "sign-in")
+    fullscreen = request.args.get("fullscreen")  # None: no parameter; "": ?fullscreen
+    kiosk = fullscreen == "kiosk"
+    setting = state.kiosk
+    marks = {
+        "page": "kiosk" if kiosk else "plain",
+        "fullscreen": fullscreen,
+        "emulator-kiosk": setting,
+    }
+    if kiosk and setting == "broken":
+        response = _html(_document("CoCalc", _BROKEN_MAIN, base, marks), 200)
+    else:
+        response = _file_page(state, base, project_id, path, marks)
+    if new_session:
+        _set_session_cookie(state, request, response, new_session)
+    return response
+
+
+def _file_page(
+    state: EmulatorState,
+    base: str,
+    project_id: str | None,
+    path: str | None,
+    marks: dict[str, str | None],
+) -> Response:
+    """The page that shows a file, a listing or (``/app``) the projects; ``static/kiosk.js``
+    renders it and, on a kiosk page under the ``ok`` setting, runs the IFrame listener."""
+    kiosk = marks["page"] == "kiosk"
     doc: dict[str, Any] | None = None
     status = 200
     if project_id is not None and path is not None:
@@ -281,6 +324,8 @@ def _page_response(
             status = err.status
     config = {
         "kiosk": kiosk,
+        "bridge": kiosk and marks["emulator-kiosk"] == "ok",
+        "fullscreen": marks["fullscreen"],
         "base": base,
         "doc": doc,
         "projects": project_list(state) if doc is None and not kiosk else [],
@@ -289,15 +334,46 @@ def _page_response(
         "startup_delay_ms": round(1000 * max(0.0, float(state.kiosk_startup_delay))),
     }
     title = f"{path or '/'} - CoCalc emulator" if path is not None else "CoCalc emulator"
-    response = _html(_document(title, "", base, config), status)
-    if new_session:
-        _set_session_cookie(state, request, response, new_session)
-    return response
+    project, nav = ("", "") if kiosk else _plain_header(state, base, project_id, marks)
+    main = (
+        '<header id="kiosk-header"><span class="brand">CoCalc emulator</span>'
+        f'{project}<span id="kiosk-title"></span>{nav}</header>'
+        '<main id="content"><noscript>This page needs JavaScript.</noscript></main>'
+    )
+    return _html(_document(title, main, base, marks, config), status)
 
 
-def plain_page(title: str, body: str, base: str, status: int = 200) -> Response:
-    """A server-rendered page (``body`` is HTML) with the kiosk pages' stylesheet and CSP."""
-    return _html(_document(title, body, base, None), status)
+def _plain_header(
+    state: EmulatorState, base: str, project_id: str | None, marks: dict[str, str | None]
+) -> tuple[str, str]:
+    """A plain page's project title and its links (HTML): the project's file listing, and all
+    projects unless ``fullscreen=project`` (CoCalc's single-project UI); links keep
+    ``fullscreen``. Nothing for ``/app``."""
+    if project_id is None:
+        return "", ""
+    with state.lock:
+        project = state.projects.get(project_id)
+    fullscreen = marks["fullscreen"]
+    query = "" if fullscreen is None else "?" + urlencode({"fullscreen": fullscreen})
+    links = [("page-files", "Files", f"{base}/projects/{project_id}/files/{query}")]
+    if fullscreen != "project":
+        links.insert(0, ("page-projects", "Projects", f"{base}/app{query}"))
+    nav = "".join(
+        f'<a id="{id_}" href="{html.escape(href, quote=True)}">{text}</a>'
+        for id_, text, href in links
+    )
+    title = html.escape(project.title if project is not None else "")
+    return f'<span id="project-title">{title}</span>', f'<nav id="page-nav">{nav}</nav>'
+
+
+def static_page(
+    title: str, body: str, base: str, status: int = 200, page: str = "static"
+) -> Response:
+    """A server-rendered page (``body`` is HTML, no script) with the kiosk pages' stylesheet
+    and CSP; ``page`` is its ``data-page`` (e.g. ``"sign-in"``)."""
+    return _html(
+        _document(title, f'<main id="content">{body}</main>', base, {"page": page}), status
+    )
 
 
 def project_list(state: EmulatorState) -> list[dict[str, str]]:
@@ -314,7 +390,15 @@ def _script_json(value: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def _document(title: str, body: str, base: str, config: dict[str, Any] | None) -> str:
+def _document(
+    title: str,
+    body: str,
+    base: str,
+    marks: dict[str, str | None],
+    config: dict[str, Any] | None = None,
+) -> str:
+    """A whole page: ``body`` (HTML) in a ``<body>`` whose class is ``marks["page"]`` and whose
+    ``data-*`` attributes are ``marks`` (``None`` left out); with ``config``, ``kiosk.js``."""
     static = html.escape(base + "/_kiosk/static/", quote=True)
     head = [
         "<!doctype html>",
@@ -328,16 +412,13 @@ def _document(title: str, body: str, base: str, config: dict[str, Any] | None) -
             f'<script type="application/json" id="kiosk-config">{_script_json(config)}</script>'
         )
         head.append(f'<script type="module" src="{static}kiosk.js"></script>')
-        body_class = "kiosk" if config["kiosk"] else "app"
-        body = (
-            '<header id="kiosk-header"><span class="brand">CoCalc emulator</span>'
-            '<span id="kiosk-title"></span></header>'
-            '<main id="content"><noscript>This page needs JavaScript.</noscript></main>'
-        )
-    else:
-        body_class = "plain"
-        body = f'<main id="content">{body}</main>'
-    return "".join(head) + f'</head><body class="{body_class}">{body}</body></html>'
+    data = "".join(
+        f' data-{name}="{html.escape(value, quote=True)}"'
+        for name, value in marks.items()
+        if value is not None
+    )
+    page_class = html.escape(marks.get("page") or "static", quote=True)
+    return "".join(head) + f'</head><body class="{page_class}"{data}>{body}</body></html>'
 
 
 # -- responses --------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The emulator's front page (``GET /``): what it is, its projects with links to their kiosk
-pages, how to sign in, which APIs it serves, and who may embed it.
+and plain pages, how to sign in, which APIs it serves, who may embed it, and what kiosk pages do
+(the ``kiosk`` setting).
 
 It never shows the API key, a password or a token: any page the browser opens on this origin
 could read them.
@@ -13,7 +14,8 @@ from urllib.parse import quote
 from werkzeug.wrappers import Request, Response
 
 from ._api import ApiContext
-from ._kiosk import plain_page, project_list
+from ._kiosk import project_list, static_page
+from ._state import KIOSK_SETTINGS, EmulatorState
 
 _API_LINES = {
     "v1": (
@@ -40,15 +42,16 @@ def landing_page(ctx: ApiContext, request: Request) -> Response:
     sections = [
         "<h1>cocalc-widgets emulator</h1>",
         '<p id="about">This is the <strong>cocalc-widgets emulator</strong>, a local stand-in '
-        "for a CoCalc server: it speaks CoCalc's HTTP APIs, serves kiosk pages that answer "
-        "CoCalc's IFrame messages, and keeps each project as a folder on this machine. It is "
+        "for a CoCalc server: it speaks CoCalc's HTTP APIs, serves file pages (kiosk pages "
+        "that answer CoCalc's IFrame messages, unless the kiosk setting below says otherwise, "
+        "and plain pages), and keeps each project as a folder on this machine. It is "
         "for trying and testing cocalc-widgets; it is not CoCalc.</p>",
         _projects(ctx, base),
         _sign_in(ctx, site),
         _apis(ctx, site),
         _embedding(ctx, request),
     ]
-    return plain_page("cocalc-widgets emulator", "".join(sections), base)
+    return static_page("cocalc-widgets emulator", "".join(sections), base)
 
 
 def _projects(ctx: ApiContext, base: str) -> str:
@@ -76,7 +79,10 @@ def _projects(ctx: ApiContext, base: str) -> str:
         + "".join(rows)
         + "</table>"
         "<p>A file's kiosk page: <code>/projects/&lt;project_id&gt;/files/&lt;path&gt;"
-        "?fullscreen=kiosk&amp;session=</code> (what <code>CoCalcFrame</code> loads).</p>"
+        "?fullscreen=kiosk&amp;session=</code> (what <code>CoCalcFrame</code> loads). Its plain "
+        "page, the same URL without <code>fullscreen=kiosk</code> (or with "
+        "<code>?fullscreen=project</code>), shows the file in a normal page; an empty "
+        "<code>&lt;path&gt;</code> shows the project's files.</p>"
     )
 
 
@@ -140,15 +146,26 @@ def _apis(ctx: ApiContext, site: str) -> str:
     )
 
 
+def _kiosk_setting(state: EmulatorState) -> str:
+    """The ``kiosk`` setting and what it makes kiosk pages do."""
+    setting = state.kiosk
+    return (
+        f'<p id="kiosk-setting" data-kiosk="{escape(setting)}">Kiosk setting '
+        f"(<code>--kiosk</code>): <strong>{escape(setting)}</strong>, "
+        f"{escape(KIOSK_SETTINGS[setting])}. Plain file pages show the file whatever it is.</p>"
+    )
+
+
 def _embedding(ctx: ApiContext, request: Request) -> str:
     state = ctx.state
     hosts = ", ".join(f"<code>{escape(h)}</code>" for h in state.iframe_comm_hosts)
     dev = ", ".join(f"<code>{escape(o)}</code>" for o in state.dev_http_origins)
     parts = [
+        _kiosk_setting(state),
         "<p>Kiosk pages answer IFrame messages only from <strong>https</strong> pages whose "
         "host is listed in <code>iframe_comm_hosts</code> (<code>example.com</code>: exactly "
         "that host; <code>.example.com</code>: it and its subdomains; a page with a port never "
-        f"matches): {hosts or '<em>none listed</em>'}.</p>"
+        f"matches): {hosts or '<em>none listed</em>'}.</p>",
     ]
     if dev:
         parts.append(

@@ -20,10 +20,26 @@ import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Literal, cast
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TOKEN_TTL = 12 * 3600.0
 _META = ".cocalc-emulator.json"
+KioskSetting = Literal["ok", "broken", "no-bridge"]
+KIOSK_SETTINGS: dict[KioskSetting, str] = {
+    "ok": "kiosk pages show the file and answer IFrame messages",
+    "broken": 'kiosk pages show only "CoCalc:" and never answer, as cocalc.com (issue #8527)',
+    "no-bridge": "kiosk pages show the file but never answer IFrame messages",
+}
+"""What a page with ``?fullscreen=kiosk`` does under each ``kiosk`` setting."""
+
+
+def check_kiosk_setting(value: object) -> KioskSetting:
+    """``value`` if it names a kiosk setting (:data:`KIOSK_SETTINGS`); else ``ValueError``."""
+    if not isinstance(value, str) or value not in KIOSK_SETTINGS:
+        choices = ", ".join(KIOSK_SETTINGS)
+        raise ValueError(f"unknown kiosk setting {value!r}: choose one of {choices}")
+    return cast(KioskSetting, value)
 
 
 class PathError(ValueError):
@@ -102,6 +118,7 @@ class EmulatorState:
         require_sign_in: bool = True,
         samesite_remember_me: str = "lax",
         kiosk_startup_delay: float = 0.1,
+        kiosk: KioskSetting = "ok",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -110,15 +127,16 @@ class EmulatorState:
         self.site_admin = site_admin
         self.iframe_comm_hosts = split_hosts(iframe_comm_hosts)
         self.dev_http_origins = _split_words(dev_http_origins)
-        self.require_sign_in = require_sign_in
         self.lock = threading.RLock()
         self._tokens: dict[str, AuthToken] = {}
         # Kiosk pages (``_kiosk.py``): sign-in required for pages; the remember_me cookie's
         # SameSite ("strict" | "lax" | "none", like CoCalc's site setting of that name; "none"
-        # also marks it Secure); seconds the page waits after loading before it listens.
+        # also marks it Secure); seconds the page waits after loading before it listens; what a
+        # kiosk page does (``kiosk``, one of KIOSK_SETTINGS). Each page request reads them.
         self.require_sign_in = require_sign_in
         self.samesite_remember_me = samesite_remember_me
         self.kiosk_startup_delay = kiosk_startup_delay
+        self.kiosk = kiosk
         self._sessions: dict[str, float] = {}
         self.projects: dict[str, Project] = {}
         self.accounts: dict[str, Account] = {
@@ -137,6 +155,16 @@ class EmulatorState:
     def password(self) -> str:
         """The password of the key's owner."""
         return self.accounts[self.account_id].password or ""
+
+    @property
+    def kiosk(self) -> KioskSetting:
+        """What kiosk pages do: ``"ok"``, ``"broken"`` or ``"no-bridge"`` (see
+        :data:`KIOSK_SETTINGS`); setting another value raises ``ValueError``."""
+        return self._kiosk
+
+    @kiosk.setter
+    def kiosk(self, value: KioskSetting) -> None:
+        self._kiosk = check_kiosk_setting(value)
 
     # -- projects ----------------------------------------------------------------------------
     def _meta_path(self) -> Path:

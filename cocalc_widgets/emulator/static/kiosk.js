@@ -1,11 +1,13 @@
-// Kiosk page of the cocalc-widgets CoCalc emulator (plain ES module, no build step).
+// File pages of the cocalc-widgets CoCalc emulator (plain ES module, no build step).
 //
-// Shows a file (text, notebook, directory listing) and, only in kiosk mode (?fullscreen=kiosk),
-// runs CoCalc's IFrame postMessage listener exactly as PROTOCOL.md §4 describes it
-// (CoCalc's src/packages/frontend/iframe-communication.ts): actions open / status / closeall,
+// Shows a file (text, notebook, directory listing) or, on /app, the projects. Only on a kiosk
+// page (?fullscreen=kiosk) whose server setting lets it (config.bridge: the emulator's
+// kiosk="ok"), it runs CoCalc's IFrame postMessage listener exactly as PROTOCOL.md §4 describes
+// it (CoCalc's src/packages/frontend/iframe-communication.ts): actions open / status / closeall,
 // the same error texts, replies only to event.source with event.origin as target, and the
-// silent drop of origins not allowed by CoCalc's block_origin rule. Everything a file or a
-// message contains is put into the page as text (textContent), never as HTML.
+// silent drop of origins not allowed by CoCalc's block_origin rule. Plain pages (any other
+// fullscreen value, or none) link their listing entries to the entries' own pages. Everything
+// a file or a message contains is put into the page as text (textContent), never as HTML.
 
 const config = JSON.parse(document.getElementById("kiosk-config").textContent);
 const UUID = /[a-fA-F0-9]{8}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{4}-[a-fA-F0-9]{12}/i;
@@ -128,7 +130,10 @@ function renderDoc(doc) {
     case "directory": {
       const list = el("ul", { class: "listing", id: "listing" });
       for (const e of doc.entries) {
-        list.append(el("li", { class: e.is_dir ? "dir" : "file", text: e.is_dir ? `${e.name}/` : e.name }));
+        const name = e.is_dir ? `${e.name}/` : e.name;
+        const child = path === "" ? name : `${path.replace(/\/+$/, "")}/${name}`;
+        const item = config.kiosk ? name : el("a", { href: pageHref(project_id, child), text: name });
+        list.append(el("li", { class: e.is_dir ? "dir" : "file" }, item));
       }
       if (doc.entries.length === 0) list.append(el("li", { class: "empty", text: "(empty)" }));
       show("directory", project_id, path, list);
@@ -143,10 +148,18 @@ function renderDoc(doc) {
   }
 }
 
+// A file's (or folder's) page, keeping this page's fullscreen parameter.
+function pageHref(project_id, path) {
+  const quoted = path.split("/").map(encodeURIComponent).join("/");
+  const fs = config.fullscreen;
+  const query = fs == null ? "" : `?${new URLSearchParams({ fullscreen: fs })}`;
+  return `${config.base}/projects/${encodeURIComponent(project_id)}/files/${quoted}${query}`;
+}
+
 function renderProjects(projects) {
   const list = el("ul", { class: "projects" });
   for (const p of projects) {
-    const href = `${config.base}/projects/${encodeURIComponent(p.project_id)}/files/`;
+    const href = pageHref(p.project_id, "");
     list.append(el("li", {}, el("a", { href, text: p.title || p.project_id })));
   }
   if (projects.length === 0) list.append(el("li", { class: "empty", text: "(no projects)" }));
@@ -310,9 +323,10 @@ function startListening() {
   document.body.dataset.kioskReady = "true";
 }
 
-if (config.kiosk) {
+if (config.bridge) {
   // The listener exists only once the page has "loaded", after a configurable startup delay,
-  // like CoCalc's app which is not listening while it starts.
+  // like CoCalc's app which is not listening while it starts. Under the emulator's
+  // kiosk="no-bridge" a kiosk page never listens (nor marks itself ready).
   const start = () => setTimeout(startListening, config.startup_delay_ms);
   if (document.readyState === "complete") start();
   else window.addEventListener("load", start, { once: true });
