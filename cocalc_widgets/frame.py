@@ -32,12 +32,18 @@ import traitlets
 
 from . import _validate as check
 from ._commands import CommandHandle
-from .errors import BadInput, CoCalcError, CommandTimeout, FrameNotReady
+from .errors import BadInput, CoCalcError, CommandError, CommandTimeout, FrameNotReady
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame", "kiosk_url"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame", "kiosk_url", "plain_url"]
 
 DEFAULT_HOST = "https://cocalc.com"
 DEFAULT_TIMEOUT = 30.0
+DEFAULT_BRIDGE_WAIT = 10.0
+Mode = Literal["auto", "bridge", "navigate"]
+Display = Literal["project", "fullscreen", "default"]
+_DISPLAYS = {"project": "fullscreen=project&", "fullscreen": "fullscreen&", "default": ""}
+#: What navigate mode can do: no CoCalc bridge answers anything else there.
+_NAVIGATE_ACTIONS = frozenset({"open", "closeall", "status"})
 _MAX_LOG = 100
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -71,6 +77,27 @@ def _split_host(host: object) -> tuple[str, str]:
 
 def _is_loopback(origin: str) -> bool:
     return check.is_loopback(urlsplit(origin).hostname or "")
+
+
+def plain_url(
+    host: str, project_id: str | None, path: str | None = None, display: Display = "project"
+) -> str:
+    """CoCalc's plain (not kiosk) page of a file, or of a project's file listing (``path``
+    ``None``), or ``/app``: the URLs navigate mode loads. ``display``: ``"project"``
+    (``?fullscreen=project``, CoCalc's single-project UI), ``"fullscreen"`` or ``"default"``."""
+    base, _ = _split_host(host)
+    if display not in _DISPLAYS:
+        raise BadInput(
+            f"display must be 'project', 'fullscreen' or 'default', got {_short(display)}"
+        )
+    query = f"{_DISPLAYS[display]}session="
+    if project_id is None:
+        return f"{base}/app?{query}"
+    pid = _check_project_id(project_id)
+    quoted = (
+        "" if path is None else "/".join(quote(p, safe="") for p in _check_path(path).split("/"))
+    )
+    return f"{base}/projects/{pid}/files/{quoted}?{query}"
 
 
 def _read_auth_url(url: object) -> tuple[str, str]:
@@ -134,6 +161,19 @@ class CoCalcFrame(anywidget.AnyWidget):
     ``/auth/impersonate?auth_token=...`` and then the kiosk page; ``sign_in="url"`` (older
     servers) appends ``&auth_token=...`` to the kiosk URL.
 
+    Modes (``mode=``, read back in the ``mode`` trait): ``"auto"`` (default) loads the kiosk page
+    and waits up to ``bridge_wait`` seconds (10) for CoCalc's IFrame bridge to answer; if it
+    does, the frame stays in ``"bridge"`` mode, else it switches once to ``"navigate"`` mode and
+    says so (the status line, ``last_error``, a Python warning). ``mode="bridge"`` never falls
+    back; ``mode="navigate"`` never tries the bridge. In navigate mode the frame loads CoCalc's
+    plain file pages (``display="project"``: ``?fullscreen=project``, see :func:`plain_url`):
+    ``open_file`` navigates the IFrame and resolves when the page has loaded, ``closeall`` shows
+    the project's file listing, ``status`` answers from what the frame itself knows (not from
+    CoCalc: ``{"status": "done", "mode": "navigate", "url": ..., "open_files": ...}``, no
+    ``connection``), and any other command raises :class:`CommandError` at once. No project-log
+    events come in navigate mode. While the mode is ``"connecting"``, commands wait for the
+    decision (within their own timeout) and then run in the mode chosen.
+
     Secrets: the auth token is never a widget trait. It lives in a private attribute and reaches
     the browser only inside the ``setup`` message that answers a view's ``hello``, so it is not in
     ``repr``, in ``get_state()``, in saved notebook widget state or in any error message. The API
@@ -153,10 +193,18 @@ class CoCalcFrame(anywidget.AnyWidget):
     _impersonate_url = traitlets.Unicode("").tag(sync=True)
     _signin = traitlets.Unicode("none").tag(sync=True)
     _kiosk = traitlets.Bool(True).tag(sync=True)
+    _mode_request = traitlets.Unicode("auto").tag(sync=True)
+    # The mode found out so far ("connecting", "bridge", "navigate"): a new view starts there.
+    _mode = traitlets.Unicode("connecting").tag(sync=True)
+    _bridge_wait_ms = traitlets.Int(int(DEFAULT_BRIDGE_WAIT * 1000)).tag(sync=True)
+    # The frame's own page in navigate mode: {url, project_id, path}.
+    _nav = traitlets.Dict().tag(sync=True)
     #: CSS height of the IFrame, e.g. ``"600px"`` (an int means pixels).
     height = traitlets.Unicode("600px").tag(sync=True)
 
     # Python only: set from the front end's messages, never sent back.
+    #: ``"bridge"``, ``"navigate"``, or ``"connecting"`` while mode ``"auto"`` is deciding.
+    mode = traitlets.Unicode("connecting", read_only=True)
     #: CoCalc answered the frame's ``status`` poll (and the page has not reloaded since).
     ready = traitlets.Bool(False, read_only=True)
     #: ``connection`` of CoCalc's last ``status`` reply, as given.
@@ -183,6 +231,9 @@ class CoCalcFrame(anywidget.AnyWidget):
         kiosk: bool = True,
         height: int | str = 600,
         timeout: float = DEFAULT_TIMEOUT,
+        mode: Mode = "auto",
+        bridge_wait: float = DEFAULT_BRIDGE_WAIT,
+        display: Display = "project",
         **kwargs: Any,
     ) -> None:
         if project_id is not None:
@@ -214,6 +265,11 @@ class CoCalcFrame(anywidget.AnyWidget):
                 raise BadInput("account_id needs a client= to get an auth token with")
         if isinstance(height, bool) or not isinstance(height, (int, str)):
             raise BadInput(f"height must be pixels (int) or a CSS length, got {_short(height)}")
+        if mode not in ("auto", "bridge", "navigate"):
+            raise BadInput(f"mode must be 'auto', 'bridge' or 'navigate', got {_short(mode)}")
+        bridge_wait = _check_timeout(bridge_wait, "bridge_wait")
+        home = plain_url(base, project_id, path, display)
+        self._display: Display = display
         self._timeout = _check_timeout(timeout)
         self._project_id = project_id
         self._path = path
@@ -235,16 +291,23 @@ class CoCalcFrame(anywidget.AnyWidget):
         #: ``handle.result()`` would keep replies out, so that raises instead.
         self._reply_loop: asyncio.AbstractEventLoop | None = None
         self._origin_warned = False
+        self._mode_warned = False
         self._log_callbacks: list[Callable[[dict[str, Any]], Any]] = []
+        first_mode = "connecting" if mode == "auto" else mode
         super().__init__(
             _url=url,
             _origin=origin,
             _impersonate_url=f"{base}/auth/impersonate",
             _signin=("none" if self.__token is None else sign_in),
             _kiosk=bool(kiosk),
+            _mode_request=mode,
+            _mode=first_mode,
+            _bridge_wait_ms=round(bridge_wait * 1000),
+            _nav={"url": home, "project_id": project_id, "path": path},
             height=f"{height}px" if isinstance(height, int) else height,
             **kwargs,
         )
+        self.set_trait("mode", first_mode)
         self.on_msg(self._on_front_msg)
 
     # -- public read-only properties -----------------------------------------------------------
@@ -300,7 +363,12 @@ class CoCalcFrame(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         what = f"project_id={self._project_id!r}, path={self._path!r}, " if self._project_id else ""
-        state = "ready" if self.ready else ("waiting for CoCalc" if self._views else "not shown")
+        if self.mode == "navigate":
+            state = "navigate mode" if self._views else "navigate mode, not shown"
+        else:
+            state = (
+                "ready" if self.ready else ("waiting for CoCalc" if self._views else "not shown")
+            )
         extra = f", pending={len(self._pending)}" if self._pending else ""
         return f"CoCalcFrame({what}host={self._base!r}, {state}{extra})"
 
@@ -318,6 +386,14 @@ class CoCalcFrame(anywidget.AnyWidget):
                 "commands need kiosk mode: CoCalc's IFrame bridge only listens with "
                 "?fullscreen=kiosk, and this frame was made with kiosk=False; nothing was sent"
             )
+        if self.mode == "navigate" and action not in _NAVIGATE_ACTIONS:
+            error = CommandError(
+                f"The frame is in navigate mode, so no CoCalc IFrame bridge can answer "
+                f"{action!r}; only open_file, closeall and status work there",
+                endpoint=action,
+            )
+            self.set_trait("last_error", str(error))
+            raise error
         seconds = self._timeout if timeout is None else _check_timeout(timeout)
         handle = CommandHandle(
             next(self._ids),
@@ -342,7 +418,10 @@ class CoCalcFrame(anywidget.AnyWidget):
     ) -> CommandHandle:
         """Open ``path`` of ``project_id`` (default: the frame's project) in the frame.
 
-        CoCalc answers ``ack`` (kept in ``handle.ack``) and then ``done`` or ``error``.
+        In bridge mode CoCalc answers ``ack`` (kept in ``handle.ack``) and then ``done`` or
+        ``error``. In navigate mode the frame loads the file's page and the handle resolves when
+        it has loaded, with ``{"status": "done", "action": "open", "path", "project_id",
+        "mode": "navigate"}``.
         """
         path = _check_path(path)
         pid = project_id if project_id is not None else self._project_id
@@ -351,17 +430,25 @@ class CoCalcFrame(anywidget.AnyWidget):
         return self.command("open", project_id=_check_project_id(pid), path=path, timeout=timeout)
 
     def status(self, *, timeout: float | None = None) -> CommandHandle:
-        """Ask CoCalc for its ``connection`` and ``open_files`` (also mirrored in the traits)."""
+        """Ask CoCalc for its ``connection`` and ``open_files`` (also mirrored in the traits).
+
+        In navigate mode the answer does not come from CoCalc but from what the frame itself
+        knows: ``{"status": "done", "mode": "navigate", "url": <the page shown>,
+        "open_files": {project_id: [path]}}``, with no ``connection``.
+        """
         return self.command("status", timeout=timeout)
 
     def closeall(self, *, timeout: float | None = None) -> CommandHandle:
-        """Close every open file in the frame."""
+        """Close every open file in the frame (navigate mode: show the project's file listing)."""
         return self.command("closeall", timeout=timeout)
 
     def on_project_log(
         self, callback: Callable[[dict[str, Any]], Any], remove: bool = False
     ) -> None:
-        """Call ``callback(event)`` on each ``cocalc-project-log`` event; ``remove=True`` undoes."""
+        """Call ``callback(event)`` on each ``cocalc-project-log`` event; ``remove=True`` undoes.
+
+        CoCalc sends these only through its IFrame bridge: in navigate mode none come.
+        """
         if remove:
             if callback in self._log_callbacks:
                 self._log_callbacks.remove(callback)
@@ -369,10 +456,18 @@ class CoCalcFrame(anywidget.AnyWidget):
             self._log_callbacks.append(callback)
 
     # -- internals -----------------------------------------------------------------------------
-    @staticmethod
-    def _wire(handle: CommandHandle) -> dict[str, Any]:
+    def _wire(self, handle: CommandHandle) -> dict[str, Any]:
         remaining = max(0.0, handle.deadline - time.monotonic())
-        return {"id": handle.id, "payload": handle.payload, "timeout_ms": round(remaining * 1000)}
+        wire = {"id": handle.id, "payload": handle.payload, "timeout_ms": round(remaining * 1000)}
+        payload = handle.payload
+        # Where navigate mode goes for it (the front end uses it only in that mode).
+        if payload["action"] == "open":
+            wire["nav"] = plain_url(
+                self._base, payload["project_id"], payload["path"], self._display
+            )
+        elif payload["action"] == "closeall":
+            wire["nav"] = plain_url(self._base, self._project_id, None, self._display)
+        return wire
 
     def _forget(self, handle: CommandHandle) -> None:
         with self._lock:
@@ -433,6 +528,9 @@ class CoCalcFrame(anywidget.AnyWidget):
                 "sent; display it (make it the last line of a cell, or display(frame))"
             )
             cls: type[CommandTimeout] = FrameNotReady
+        elif self.mode == "navigate":
+            reason = "the frame is in navigate mode and the page it loaded did not finish loading"
+            cls = CommandTimeout
         elif not self.ready:
             reason = "CoCalc never answered the frame's status polls, so the command was not sent"
             cls = FrameNotReady
@@ -442,11 +540,22 @@ class CoCalcFrame(anywidget.AnyWidget):
         else:
             reason = "the command was sent but CoCalc did not answer"
             cls = CommandTimeout
-        causes = [self._origin_cause()]
-        causes.append("the CoCalc page is not in kiosk mode (?fullscreen=kiosk)")
-        causes.append(
-            "CoCalc is still loading or signing in (try a longer timeout=, or check the frame)"
-        )
+        if self.mode == "navigate" and self._views:
+            causes = [
+                "CoCalc is slow to serve the page, or cannot be reached from this browser",
+                "the sign-in did not take (the IFrame then shows CoCalc's sign-in page)",
+            ]
+        else:
+            causes = [self._origin_cause()]
+            causes.append("the CoCalc page is not in kiosk mode (?fullscreen=kiosk)")
+            causes.append(
+                "CoCalc is still loading or signing in (try a longer timeout=, or check the frame)"
+            )
+            if self.mode == "connecting":
+                causes.append(
+                    "CoCalc's kiosk mode is broken (as on cocalc.com, upstream #8527): mode "
+                    "'auto' switches to navigate mode after bridge_wait"
+                )
         text = f"{head}: {reason}. Likely causes: " + "; ".join(
             f"({i}) {c}" for i, c in enumerate(causes, 1)
         )
@@ -528,10 +637,14 @@ class CoCalcFrame(anywidget.AnyWidget):
             return
         if view != self._leader:
             return  # a second view: its copies of replies are ignored
-        if kind == "state":
+        if kind == "mode":
+            self._decided(content)
+        elif kind == "state":
             reply = content.get("reply")
             if isinstance(reply, dict):
                 self._take_status(reply)
+            if content.get("ready") and self.mode == "connecting":
+                self._decided({"mode": "bridge"})
             self._set_ready(bool(content.get("ready")))
         elif kind == "ack":
             handle = self._handle_of(content)
@@ -544,6 +657,28 @@ class CoCalcFrame(anywidget.AnyWidget):
             event = content.get("event")
             if isinstance(event, dict):
                 self._on_log(event)
+
+    def _decided(self, content: dict[str, Any]) -> None:
+        """The relaying view found out the mode (``auto``): bridge, or navigate from now on."""
+        mode = content.get("mode")
+        if mode not in ("bridge", "navigate") or self.mode != "connecting":
+            return  # decided once: never back and forth
+        self.set_trait("mode", mode)
+        self._mode = mode  # a view shown later starts in this mode
+        if mode != "navigate":
+            return
+        waited = content.get("waited_ms")
+        seconds = f"{waited / 1000:g} s" if isinstance(waited, (int, float)) else "bridge_wait"
+        text = (
+            f"CoCalcFrame switched to navigate mode: CoCalc's IFrame bridge did not answer within "
+            f"{seconds} ({self._origin_cause()}; or CoCalc's kiosk mode is broken, as on "
+            "cocalc.com since about 2024, upstream #8527). open_file, closeall and status now "
+            "load CoCalc's file pages; mode='bridge' keeps waiting instead"
+        )
+        self.set_trait("last_error", text)
+        if not self._mode_warned:
+            self._mode_warned = True
+            warnings.warn(text, stacklevel=2)
 
     def _handle_of(self, content: dict[str, Any]) -> CommandHandle | None:
         cid = content.get("id")

@@ -7,10 +7,17 @@
 // Security: every postMessage targets the CoCalc origin (never "*"); a message is accepted only
 // if event.source is our IFrame's window AND event.origin is the CoCalc origin, and replies are
 // checked for shape.
+//
+// Modes: "bridge" (CoCalc's IFrame bridge answers the commands, in kiosk mode), "navigate" (no
+// bridge: `open` and `closeall` load CoCalc's plain file URLs in the IFrame, `status` is answered
+// from what the frame knows) and "connecting" (mode "auto" while it waits up to bridge_wait for
+// the bridge's first answer; then it stays in bridge mode or falls back, once, to navigate).
 
 export const POLL_MS = 300;
 export const ACK_DELAY_MS = 250;
 export const SLOW_READY_MS = 8000;
+export const BRIDGE_WAIT_MS = 10000;
+const NAVIGATE_ACTIONS = new Set(["open", "closeall", "status"]);
 
 export function isPlainObject(x) {
   if (x === null || typeof x !== "object" || Array.isArray(x)) return false;
@@ -82,6 +89,8 @@ const noop = () => {};
  *
  * options: origin (CoCalc's origin), getTarget() (the IFrame's contentWindow), callbacks
  * onReady(reply), onUnready(), onResult(id, reply, ack), onAck(id, ack), onLog(event),
+ * onMode(mode, detail); for navigate mode: mode ("auto" | "bridge" | "navigate"), bridgeWaitMs,
+ * home ({url, project_id, path}: the frame's own page) and navigate(url) (loads the IFrame);
  * and pollMs, ackDelayMs, clock (for tests).
  */
 export class Relay {
@@ -93,15 +102,27 @@ export class Relay {
     this.onResult = options.onResult || noop;
     this.onAck = options.onAck || noop;
     this.onLog = options.onLog || noop;
+    this.onMode = options.onMode || noop;
+    this.navigate = options.navigate || noop;
+    this.home = isPlainObject(options.home) ? options.home : null;
     this.pollMs = options.pollMs ?? POLL_MS;
     this.ackDelayMs = options.ackDelayMs ?? ACK_DELAY_MS;
+    this.bridgeWaitMs = options.bridgeWaitMs ?? BRIDGE_WAIT_MS;
     this.clock = options.clock || defaultClock;
+    const wanted = options.mode || "bridge";
+    this.mode = wanted === "auto" ? "connecting" : wanted;
     this.ready = false;
     this.polling = false;
     this.pollCount = 0;
     this.queue = [];
     this.inflight = null;
     this.pollTimer = null;
+    this.fallbackTimer = null;
+    // Navigate mode: what the IFrame shows ({url, project_id, path}), and whether a page has
+    // loaded since the switch (commands wait for it).
+    this.shown = null;
+    this.pageUp = false;
+    this.kioskLoaded = false; // mode "auto": the fallback clock starts at the first kiosk load
   }
 
   /** Queue commands [{id, payload, timeout_ms}] from Python; duplicates (same id) are skipped. */
@@ -113,7 +134,8 @@ export class Relay {
       if (typeof c.payload.action !== "string") continue;
       if (this.has(c.id)) continue;
       const ms = Number.isFinite(c.timeout_ms) ? c.timeout_ms : 30000;
-      this.queue.push({ id: c.id, payload: c.payload, deadline: now + ms, ack: null });
+      const nav = typeof c.nav === "string" ? c.nav : null;
+      this.queue.push({ id: c.id, payload: c.payload, nav, deadline: now + ms, ack: null });
     }
     this.pump();
   }
@@ -122,8 +144,14 @@ export class Relay {
     return (this.inflight && this.inflight.id === id) || this.queue.some((c) => c.id === id);
   }
 
-  /** The kiosk page (re)loaded: CoCalc is not listening yet; poll `status` until it answers. */
+  /** A page loaded in the IFrame. A kiosk page: CoCalc is not listening yet; poll `status`
+   * until it answers (mode "auto": for at most bridgeWaitMs, then fall back to navigating).
+   * In navigate mode: the page a command (or the fallback) asked for is there. */
   frameLoaded() {
+    if (this.mode === "navigate") {
+      this.pageLoaded();
+      return;
+    }
     const wasReady = this.ready;
     this.ready = false;
     const f = this.inflight;
@@ -136,6 +164,50 @@ export class Relay {
     }
     if (wasReady) this.onUnready();
     this.startPolling();
+    if (this.mode === "connecting" && !this.kioskLoaded) {
+      this.kioskLoaded = true;
+      this.clearFallback(); // the backstop armed before the page loaded
+      this.fallbackTimer = this.clock.setTimeout(() => this.fallBack(), this.bridgeWaitMs);
+    }
+  }
+
+  /** Mode "auto": fall back after `ms` even if the kiosk page never finishes loading. */
+  armFallback(ms) {
+    if (this.mode === "connecting" && !this.kioskLoaded && this.fallbackTimer === null) {
+      this.fallbackTimer = this.clock.setTimeout(() => this.fallBack(), ms);
+    }
+  }
+
+  /** Mode "auto" and no answer from the bridge in time: navigate from now on (never back). */
+  fallBack() {
+    this.fallbackTimer = null;
+    if (this.mode !== "connecting" || this.ready) return;
+    this.stopPolling();
+    this.mode = "navigate";
+    this.pageUp = false;
+    this.shown = null;
+    this.onMode("navigate", { waited_ms: this.bridgeWaitMs, polls: this.pollCount });
+    if (this.home && typeof this.home.url === "string") this.navigate(this.home.url);
+  }
+
+  /** Navigate mode: a page finished loading; finish the command that asked for it. */
+  pageLoaded() {
+    const f = this.inflight;
+    if (f && f.target) {
+      this.clearTimers(f);
+      this.inflight = null;
+      this.shown = f.target;
+      const { action, project_id, path } = f.payload;
+      const reply =
+        action === "open"
+          ? { status: "done", action, path, project_id, mode: "navigate" }
+          : { status: "done", action, mode: "navigate", mesg: "showing the project's files" };
+      this.onResult(f.id, reply, null);
+    } else if (!this.pageUp && this.home) {
+      this.shown = this.home;
+    }
+    this.pageUp = true;
+    this.pump();
   }
 
   startPolling() {
@@ -166,9 +238,14 @@ export class Relay {
     }
     if (!isReply(d)) return false;
     if (!this.ready) {
-      if (!this.polling) return false;
+      if (!this.polling || this.mode === "navigate") return false;
       this.ready = true;
       this.stopPolling();
+      if (this.mode === "connecting") {
+        this.clearFallback();
+        this.mode = "bridge";
+        this.onMode("bridge", {});
+      }
       this.onReady(d);
       this.pump();
       return true;
@@ -197,6 +274,10 @@ export class Relay {
 
   /** Send the next command if CoCalc is listening and nothing is in flight. */
   pump() {
+    if (this.mode === "navigate") {
+      this.pumpNavigate();
+      return;
+    }
     if (!this.ready || this.inflight) return;
     const now = this.clock.now();
     while (this.queue.length > 0) {
@@ -207,6 +288,47 @@ export class Relay {
       this.post(c.payload);
       return;
     }
+  }
+
+  /** Navigate mode: one command at a time; `open`/`closeall` load a page (c.nav), `status`
+   * says what the frame shows, anything else is an error at once. */
+  pumpNavigate() {
+    if (!this.pageUp || this.inflight) return;
+    const now = this.clock.now();
+    while (this.queue.length > 0) {
+      const c = this.queue.shift();
+      if (c.deadline <= now) continue;
+      const action = c.payload.action;
+      if (action === "status") {
+        const s = this.shown;
+        const files = s && typeof s.path === "string" ? { [s.project_id]: [s.path] } : {};
+        const reply = { status: "done", mode: "navigate", url: s ? s.url : null, open_files: files };
+        this.onResult(c.id, reply, null);
+        continue;
+      }
+      if (!NAVIGATE_ACTIONS.has(action) || typeof c.nav !== "string") {
+        const mesg =
+          `the frame is in navigate mode (CoCalc's IFrame bridge did not answer), so no bridge ` +
+          `can answer '${action}'`;
+        this.onResult(c.id, { status: "error", mode: "navigate", mesg }, null);
+        continue;
+      }
+      const { project_id, path } = c.payload;
+      c.target = {
+        url: c.nav,
+        project_id: typeof project_id === "string" ? project_id : this.home && this.home.project_id,
+        path: action === "open" ? path : null,
+      };
+      this.inflight = c;
+      c.timer = this.clock.setTimeout(() => this.expire(c), c.deadline - now);
+      this.navigate(c.nav);
+      return;
+    }
+  }
+
+  clearFallback() {
+    if (this.fallbackTimer !== null) this.clock.clearTimeout(this.fallbackTimer);
+    this.fallbackTimer = null;
   }
 
   expire(c) {
@@ -233,6 +355,7 @@ export class Relay {
   /** Forget everything (the view lost its leadership or is going away). */
   reset() {
     this.stopPolling();
+    this.clearFallback();
     if (this.inflight) this.clearTimers(this.inflight);
     this.inflight = null;
     this.queue = [];
@@ -272,6 +395,10 @@ function render({ model, el }) {
   const cocalcOrigin = model.get("_origin");
   const kiosk = model.get("_kiosk");
   const signin = model.get("_signin");
+  const nav = model.get("_nav") || {};
+  const decided = model.get("_mode"); // what an earlier view found out (or "connecting")
+  const wanted = decided === "connecting" ? model.get("_mode_request") : decided;
+  const bridgeWaitMs = model.get("_bridge_wait_ms");
   const pageOrigin = globalThis.location ? globalThis.location.origin : "";
   const warning = originWarning(pageOrigin, cocalcOrigin);
 
@@ -289,15 +416,17 @@ function render({ model, el }) {
   root.append(line, iframe);
   el.append(root);
 
-  let phase = "idle"; // idle -> (impersonate ->) kiosk
+  let phase = "idle"; // idle -> (impersonate ->) page
   let loaded = false;
   let leader = false;
   let loadedAt = 0;
   let settled = false; // the kernel has said which view relays
   const earlyLogs = [];
   const setStatus = (text) => {
-    line.textContent = `CoCalc · ${text}${warning ? ` · ⚠ ${warning}` : ""}`;
+    const warn = warning && relay.mode !== "navigate" ? ` · ⚠ ${warning}` : "";
+    line.textContent = `CoCalc · ${text}${warn}`;
     line.dataset.state = text.split(" ")[0];
+    line.dataset.mode = relay.mode;
   };
   const send = (msg) => {
     try {
@@ -306,10 +435,21 @@ function render({ model, el }) {
       // the model is closed
     }
   };
+  const navigateNote = (waitedMs) =>
+    waitedMs == null
+      ? "navigate mode: commands load CoCalc's file pages"
+      : `navigate mode: CoCalc's IFrame bridge did not answer within ${waitedMs / 1000} s, ` +
+        "so commands load CoCalc's file pages";
 
   const relay = new Relay({
     origin: cocalcOrigin,
     getTarget: () => iframe.contentWindow,
+    mode: wanted,
+    bridgeWaitMs,
+    home: nav,
+    navigate: (url) => {
+      iframe.src = url;
+    },
     onReady: (reply) => {
       setStatus("ready");
       send({ kind: "state", ready: true, reply });
@@ -321,10 +461,21 @@ function render({ model, el }) {
       if (leader) send({ kind: "log", event });
       else if (!settled && earlyLogs.length < 20) earlyLogs.push(event); // until we know
     },
+    onMode: (mode, detail) => {
+      if (mode === "navigate") setStatus(navigateNote(detail.waited_ms));
+      if (leader) send({ kind: "mode", mode, ...detail });
+    },
   });
 
   const slowCheck = globalThis.setInterval(() => {
-    if (leader && loaded && kiosk && !relay.ready && performance.now() - loadedAt > SLOW_READY_MS) {
+    if (
+      leader &&
+      loaded &&
+      kiosk &&
+      relay.mode === "bridge" &&
+      !relay.ready &&
+      performance.now() - loadedAt > SLOW_READY_MS
+    ) {
       setStatus(
         `no answer from CoCalc yet: is this page's origin (${pageOrigin}) https and in ` +
           "CoCalc's iframe_comm_hosts, and is CoCalc still loading?",
@@ -338,21 +489,27 @@ function render({ model, el }) {
       return;
     }
     loadedAt = performance.now();
-    setStatus("waiting for CoCalc to answer");
+    if (relay.mode === "navigate") setStatus(navigateNote(null));
+    else if (relay.mode === "connecting")
+      setStatus(`waiting for CoCalc to answer (else navigate mode after ${bridgeWaitMs / 1000} s)`);
+    else setStatus("waiting for CoCalc to answer");
     relay.frameLoaded();
   };
 
   iframe.addEventListener("load", () => {
     if (phase === "impersonate") {
-      phase = "kiosk"; // signed in: now the kiosk page (impersonate dropped its parameters)
-      iframe.src = model.get("_url");
+      phase = "page"; // signed in: now the page (impersonate dropped its parameters)
+      iframe.src = firstUrl();
       return;
     }
-    if (phase !== "kiosk") return; // the initial about:blank
+    if (phase !== "page") return; // the initial about:blank
     loaded = true;
     if (leader) startRelay();
     else setStatus("loaded (another view of this frame relays the commands)");
   });
+
+  // The kiosk page, or in navigate mode the plain file page (CoCalc's normal UI).
+  const firstUrl = () => (relay.mode === "navigate" && nav.url ? nav.url : model.get("_url"));
 
   const load = (token) => {
     if (phase !== "idle") return;
@@ -361,10 +518,12 @@ function render({ model, el }) {
       setStatus("signing in");
       iframe.src = `${model.get("_impersonate_url")}?auth_token=${encodeURIComponent(token)}`;
     } else {
-      phase = "kiosk";
+      phase = "page";
       setStatus("loading");
-      const url = model.get("_url");
-      iframe.src = signin === "url" && token ? `${url}&auth_token=${encodeURIComponent(token)}` : url;
+      const url = firstUrl();
+      const sep = url.includes("?") ? "&" : "?";
+      iframe.src =
+        signin === "url" && token ? `${url}${sep}auth_token=${encodeURIComponent(token)}` : url;
     }
   };
 
@@ -383,6 +542,7 @@ function render({ model, el }) {
         if (!leader) {
           leader = true;
           if (loaded) startRelay();
+          else relay.armFallback(2 * bridgeWaitMs); // if the kiosk page never finishes loading
         }
         for (const event of earlyLogs.splice(0)) send({ kind: "log", event });
         relay.enqueue(msg.cmds);
@@ -399,6 +559,11 @@ function render({ model, el }) {
     }
   };
   model.on("msg:custom", onCustom);
+  // The relaying view fell back to navigating: so does this one (the mode never flips back).
+  const onMode = () => {
+    if (model.get("_mode") === "navigate" && relay.mode === "connecting") relay.fallBack();
+  };
+  model.on("change:_mode", onMode);
   const onHeight = () => {
     iframe.style.height = model.get("height");
   };
@@ -413,6 +578,7 @@ function render({ model, el }) {
     globalThis.clearInterval(slowCheck);
     relay.reset();
     model.off("msg:custom", onCustom);
+    model.off("change:_mode", onMode);
     model.off("change:height", onHeight);
     send({ kind: "bye" });
   };

@@ -318,3 +318,113 @@ test("origin warning: http page and a non-loopback CoCalc", () => {
   assert.equal(originWarning("http://127.0.0.1:8888", "http://127.0.0.1:5000"), null);
   assert.equal(originWarning("http://localhost:8888", "http://localhost:5000"), null);
 });
+
+// -- modes: auto falls back to navigate once; navigate answers open/closeall/status itself ----
+const HOME = { url: `${COCALC}/projects/${PID}/files/a.txt?fullscreen=project&session=`, project_id: PID, path: "a.txt" };
+const navOf = (path) => `${COCALC}/projects/${PID}/files/${path}?fullscreen=project&session=`;
+
+function autoSetup(opts = {}) {
+  const nav = [];
+  const ctx = setup({ mode: "auto", bridgeWaitMs: 1000, home: HOME, navigate: (url) => nav.push(url), onMode: (m, d) => ctx.events.push(["mode", m, d]), ...opts });
+  return { ...ctx, nav };
+}
+
+test("auto: a bridge that answers within bridge_wait keeps bridge mode, and a late switch never comes", () => {
+  const { clock, relay, events, fromCoCalc, nav } = autoSetup();
+  assert.equal(relay.mode, "connecting");
+  relay.frameLoaded();
+  clock.advance(800); // answers at 0.8 x bridge_wait
+  assert.ok(fromCoCalc(STATUS_REPLY));
+  assert.equal(relay.mode, "bridge");
+  assert.deepEqual(events.map((e) => e[0]), ["mode", "ready"]);
+  assert.deepEqual(events[0], ["mode", "bridge", {}]);
+  clock.advance(5000);
+  assert.equal(relay.mode, "bridge");
+  assert.deepEqual(nav, []);
+  relay.frameLoaded(); // a reload in bridge mode polls again, with no fallback
+  clock.advance(5000);
+  assert.equal(relay.mode, "bridge");
+});
+
+test("auto: no answer within bridge_wait switches to navigate once, and a late answer is ignored", () => {
+  const { clock, relay, events, fromCoCalc, nav, win } = autoSetup();
+  relay.enqueue([{ id: 1, payload: { action: "open", project_id: PID, path: "b.md" }, nav: navOf("b.md"), timeout_ms: 5000 }]);
+  relay.frameLoaded();
+  clock.advance(999);
+  assert.equal(relay.mode, "connecting");
+  clock.advance(1);
+  assert.equal(relay.mode, "navigate");
+  assert.deepEqual(events[0][0], "mode");
+  assert.equal(events[0][1], "navigate");
+  assert.equal(events[0][2].waited_ms, 1000);
+  assert.deepEqual(nav, [HOME.url], "the frame's own page first");
+  const polls = win.posted.length;
+  clock.advance(3000);
+  assert.equal(win.posted.length, polls, "polling stopped");
+  assert.equal(fromCoCalc(STATUS_REPLY), false, "a late bridge answer does not flip the mode back");
+  assert.equal(relay.mode, "navigate");
+  relay.frameLoaded(); // the home page is there: the queued open now navigates
+  assert.deepEqual(nav, [HOME.url, navOf("b.md")]);
+  relay.frameLoaded();
+  const result = events.find((e) => e[0] === "result");
+  assert.deepEqual(result, ["result", 1, { status: "done", action: "open", path: "b.md", project_id: PID, mode: "navigate" }, null]);
+});
+
+test("navigate: status says what the frame shows, closeall shows the listing, other actions fail at once", () => {
+  const listing = `${COCALC}/projects/${PID}/files/?fullscreen=project&session=`;
+  const { relay, events, nav, win } = autoSetup({ mode: "navigate" });
+  assert.equal(relay.mode, "navigate");
+  relay.frameLoaded(); // the plain page the frame loaded first
+  relay.enqueue([
+    { id: 1, payload: { action: "status" }, timeout_ms: 5000 },
+    { id: 2, payload: { action: "frob" }, timeout_ms: 5000 },
+    { id: 3, payload: { action: "closeall" }, nav: listing, timeout_ms: 5000 },
+    { id: 4, payload: { action: "status" }, timeout_ms: 5000 },
+  ]);
+  assert.deepEqual(events[0], ["result", 1, { status: "done", mode: "navigate", url: HOME.url, open_files: { [PID]: ["a.txt"] } }, null]);
+  assert.equal(events[1][1], 2);
+  assert.equal(events[1][2].status, "error");
+  assert.match(events[1][2].mesg, /navigate mode.*'frob'/);
+  assert.deepEqual(nav, [listing]);
+  assert.equal(events.length, 2, "status waits behind closeall");
+  relay.frameLoaded();
+  assert.deepEqual(events[2], ["result", 3, { status: "done", action: "closeall", mode: "navigate", mesg: "showing the project's files" }, null]);
+  assert.deepEqual(events[3], ["result", 4, { status: "done", mode: "navigate", url: listing, open_files: {} }, null]);
+  assert.equal(win.posted.length, 0, "navigate mode posts nothing to CoCalc");
+});
+
+test("navigate: a page that never loads lets the command time out and the next one go", () => {
+  const { clock, relay, events, nav } = autoSetup({ mode: "navigate" });
+  relay.frameLoaded();
+  relay.enqueue([
+    { id: 1, payload: { action: "open", project_id: PID, path: "x" }, nav: navOf("x"), timeout_ms: 500 },
+    { id: 2, payload: { action: "open", project_id: PID, path: "y" }, nav: navOf("y"), timeout_ms: 5000 },
+  ]);
+  clock.advance(600);
+  assert.deepEqual(nav, [navOf("x"), navOf("y")]);
+  relay.frameLoaded();
+  assert.deepEqual(events.map((e) => e[1]), [2]);
+});
+
+test("bridge mode never falls back", () => {
+  const { clock, relay, nav } = autoSetup({ mode: "bridge" });
+  relay.frameLoaded();
+  clock.advance(60000);
+  assert.equal(relay.mode, "bridge");
+  assert.deepEqual(nav, []);
+});
+
+test("auto: the backstop falls back even if the kiosk page never loads; a load restarts the clock", () => {
+  const a = autoSetup();
+  a.relay.armFallback(2000);
+  a.clock.advance(2000);
+  assert.equal(a.relay.mode, "navigate");
+  const b = autoSetup();
+  b.relay.armFallback(2000);
+  b.clock.advance(1500);
+  b.relay.frameLoaded(); // bridge_wait (1 s) counts from the page's load
+  b.clock.advance(900);
+  assert.equal(b.relay.mode, "connecting");
+  b.clock.advance(100);
+  assert.equal(b.relay.mode, "navigate");
+});

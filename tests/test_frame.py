@@ -632,3 +632,106 @@ def test_a_bad_auth_url_is_refused_without_showing_the_token(kwargs, words) -> N
     with pytest.raises(BadInput, match=words) as info:
         CoCalcFrame(PID, **kwargs)
     assert TOKEN not in str(info.value)
+
+
+# -- modes ----------------------------------------------------------------------------------------
+def test_plain_urls() -> None:
+    from cocalc_widgets.frame import plain_url
+
+    base = "https://cocalc.example"
+    assert plain_url(base, PID, "a b/c.md") == f"{base}/projects/{PID}/files/a%20b/c.md?fullscreen=project&session="
+    assert plain_url(base, PID, None) == f"{base}/projects/{PID}/files/?fullscreen=project&session="
+    assert plain_url(base, PID, "x", "fullscreen").endswith("/files/x?fullscreen&session=")
+    assert plain_url(base, PID, "x", "default").endswith("/files/x?session=")
+    assert plain_url(base, None) == f"{base}/app?fullscreen=project&session="
+    with pytest.raises(BadInput, match="display"):
+        plain_url(base, PID, "x", "huge")
+
+
+def test_mode_auto_starts_connecting_and_syncs_what_the_front_end_needs() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", bridge_wait=3)
+    state = f.get_state()
+    assert f.mode == "connecting" and state["_mode"] == "connecting"
+    assert state["_mode_request"] == "auto" and state["_bridge_wait_ms"] == 3000
+    assert state["_nav"] == {
+        "url": f"https://cocalc.example/projects/{PID}/files/a.txt?fullscreen=project&session=",
+        "project_id": PID,
+        "path": "a.txt",
+    }
+    assert CoCalcFrame(PID, mode="bridge").mode == "bridge"
+    assert CoCalcFrame(PID, mode="navigate").mode == "navigate"
+    for bad in ({"mode": "fast"}, {"bridge_wait": 0}, {"bridge_wait": "10"}, {"display": "big"}):
+        with pytest.raises(BadInput):
+            CoCalcFrame(PID, **bad)
+    f.close()
+
+
+def test_the_switch_to_navigate_is_said_once_and_never_undone() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=5)
+    front = Front(f)
+    front.hello(origin="https://lab.example")
+    seen = []
+    f.observe(lambda change: seen.append(change.new), names="mode")
+    with pytest.warns(UserWarning, match="navigate mode") as caught:
+        front.msg(kind="mode", view="v1", mode="navigate", waited_ms=10000, polls=33)
+    assert len(caught) == 1
+    assert f.mode == "navigate" and f.get_state()["_mode"] == "navigate" and seen == ["navigate"]
+    assert "did not answer within 10 s" in f.last_error and "iframe_comm_hosts" in f.last_error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        front.msg(kind="mode", view="v1", mode="bridge")  # a late answer: no flip back
+        front.msg(kind="state", view="v1", ready=True, reply=STATUS)
+    assert f.mode == "navigate" and seen == ["navigate"]
+    assert "navigate mode" in repr(f)
+    f.close()
+
+
+def test_navigate_mode_commands() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", mode="navigate", timeout=5)
+    front = Front(f)
+    front.hello()
+    with pytest.raises(CommandError, match=r"navigate mode.*'frob'"):
+        f.command("frob")
+    assert "navigate mode" in f.last_error
+    h = f.open_file("b.md")
+    (cmd,) = front.customs()[-1]["cmds"]
+    assert cmd["nav"] == f"https://cocalc.example/projects/{PID}/files/b.md?fullscreen=project&session="
+    assert cmd["payload"] == {"action": "open", "project_id": PID, "path": "b.md"}  # what a bridge gets
+    done = {"status": "done", "action": "open", "path": "b.md", "project_id": PID, "mode": "navigate"}
+    front.reply(h.id, done)
+    assert h.result(timeout=1) == done
+    c = f.closeall()
+    assert front.customs()[-1]["cmds"][0]["nav"].endswith(f"/projects/{PID}/files/?fullscreen=project&session=")
+    front.reply(c.id, {"status": "done", "action": "closeall", "mode": "navigate", "mesg": "showing the project's files"})
+    s = f.status()
+    answer = {"status": "done", "mode": "navigate", "url": "u", "open_files": {PID: ["b.md"]}}
+    front.reply(s.id, answer)
+    assert s.result(timeout=1) == answer and f.open_files == {PID: ["b.md"]}
+    f.close()
+
+
+def test_a_bridge_that_answers_decides_bridge_mode() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example")
+    front = Front(f)
+    front.hello()
+    front.msg(kind="mode", view="v1", mode="bridge")
+    front.ready()
+    assert f.mode == "bridge" and f.ready
+    front.msg(kind="mode", view="v1", mode="navigate", waited_ms=10000)  # too late: ignored
+    assert f.mode == "bridge"
+    f.command("frob")  # any command goes to the bridge
+    f.close()
+
+
+def test_commands_issued_while_connecting_are_sent_and_wait_for_the_decision() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=5)
+    front = Front(f)
+    front.hello()
+    h = f.command("frob")  # not refused while the mode is unknown
+    assert front.customs()[-1]["cmds"][0]["payload"]["action"] == "frob"
+    with pytest.warns(UserWarning, match="navigate mode"):
+        front.msg(kind="mode", view="v1", mode="navigate", waited_ms=10000)
+    front.reply(h.id, {"status": "error", "mode": "navigate", "mesg": "no bridge can answer 'frob'"})
+    with pytest.raises(CommandError, match="no bridge"):
+        h.result(timeout=1)
+    f.close()
