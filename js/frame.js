@@ -435,11 +435,10 @@ function render({ model, el }) {
       // the model is closed
     }
   };
-  const navigateNote = (waitedMs) =>
-    waitedMs == null
-      ? "navigate mode: commands load CoCalc's file pages"
-      : `navigate mode: CoCalc's IFrame bridge did not answer within ${waitedMs / 1000} s, ` +
-        "so commands load CoCalc's file pages";
+  let navigateReason = decided === "navigate" ? "CoCalc's IFrame bridge did not answer" : "";
+  const navigateNote = () =>
+    `navigate mode: ${navigateReason ? `${navigateReason}, so ` : ""}commands load CoCalc's ` +
+    "file pages";
 
   const relay = new Relay({
     origin: cocalcOrigin,
@@ -462,7 +461,10 @@ function render({ model, el }) {
       else if (!settled && earlyLogs.length < 20) earlyLogs.push(event); // until we know
     },
     onMode: (mode, detail) => {
-      if (mode === "navigate") setStatus(navigateNote(detail.waited_ms));
+      if (mode === "navigate") {
+        navigateReason = `CoCalc's IFrame bridge did not answer within ${bridgeWaitMs / 1000} s`;
+        setStatus(navigateNote());
+      }
       if (leader) send({ kind: "mode", mode, ...detail });
     },
   });
@@ -489,7 +491,7 @@ function render({ model, el }) {
       return;
     }
     loadedAt = performance.now();
-    if (relay.mode === "navigate") setStatus(navigateNote(null));
+    if (relay.mode === "navigate") setStatus(navigateNote());
     else if (relay.mode === "connecting")
       setStatus(`waiting for CoCalc to answer (else navigate mode after ${bridgeWaitMs / 1000} s)`);
     else setStatus("waiting for CoCalc to answer");
