@@ -104,7 +104,7 @@ def test_auto_falls_back_to_navigating_on_a_broken_kiosk_page_and_commands_work(
     nb.run_cell(0, timeout=60)
     page.frame_locator(FRAME).first.locator("#content").wait_for(timeout=20000)
     assert page.frame_locator(FRAME).first.locator("#content").inner_text().strip() == "CoCalc:"
-    kind, title, text = _wait_shown(page, "the start page", timeout=30)
+    kind, title, _ = _wait_shown(page, "the start page", timeout=30)
     shown_after = time.monotonic() - start
     assert kind == "plain" and title == "start.md"
     assert shown_after < 10 + 2 + 1, shown_after  # bridge_wait + 2 s (+1 s to run the cell)
@@ -121,7 +121,7 @@ def test_auto_falls_back_to_navigating_on_a_broken_kiosk_page_and_commands_work(
     assert _lines(out, "STATUS") == ["navigate True False"], out
     assert _lines(out, "URL")[0].endswith(f"/projects/{pid}/files/other.md?fullscreen=project&session="), out
     assert _lines(out, "REFUSED") == ["True"], out
-    kind, title, text = _wait_shown(page, "the other file")
+    kind, title, _ = _wait_shown(page, "the other file")
     assert (kind, title) == ("plain", "other.md")
     body = page.frame_locator(FRAME).first.locator("body")
     assert body.get_attribute("data-fullscreen") == "project"
