@@ -9,6 +9,7 @@ import html
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -72,18 +73,29 @@ class _Page(HTMLParser):
                 self.ids[id_] += data
 
 
-def page_of(response: requests.Response) -> _Page:
+def page_of(response: requests.Response, status: int = 200) -> _Page:
+    """The page, checked to be HTML with the pages' CSP and answered with ``status``."""
+    assert response.status_code == status, response.text[:200]
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert response.headers["Content-Security-Policy"] == _PAGE_CSP
     return _Page(response.text)
 
 
+def kiosk_body(setting: str) -> dict[str, str]:
+    """The ``<body>`` attributes of a kiosk page under ``setting``."""
+    return {
+        "class": "kiosk",
+        "data-page": "kiosk",
+        "data-fullscreen": "kiosk",
+        "data-emulator-kiosk": setting,
+    }
+
+
 @pytest.fixture
-def emu(tmp_path: Path):
-    emulator = Emulator(data_dir=tmp_path / "data", iframe_comm_hosts="parent.test")
-    emulator.start()
-    try:
+def emu(tmp_path: Path) -> Iterator[Emulator]:
+    """An emulator with no project yet (the ``pid`` fixture makes one)."""
+    with Emulator(data_dir=tmp_path / "data", iframe_comm_hosts="parent.test") as emulator:
         yield emulator
-    finally:
-        emulator.stop()
 
 
 @pytest.fixture
@@ -135,15 +147,8 @@ def test_unknown_settings_are_refused(emu, tmp_path, bad):
 
 # -- kiosk pages under each setting --------------------------------------------------------------
 def test_ok_kiosk_page_shows_the_file_and_listens(emu, pid, signed_in):
-    r = signed_in.get(_kiosk_url(emu, pid), timeout=10)
-    assert r.status_code == 200 and r.headers["Content-Security-Policy"] == _PAGE_CSP
-    page = page_of(r)
-    assert page.body == {
-        "class": "kiosk",
-        "data-page": "kiosk",
-        "data-fullscreen": "kiosk",
-        "data-emulator-kiosk": "ok",
-    }
+    page = page_of(signed_in.get(_kiosk_url(emu, pid), timeout=10))
+    assert page.body == kiosk_body("ok")
     assert page.config is not None
     assert page.config["kiosk"] is True and page.config["bridge"] is True
     assert page.config["doc"]["text"] == "hello from a"
@@ -154,10 +159,8 @@ def test_ok_kiosk_page_shows_the_file_and_listens(emu, pid, signed_in):
 def test_no_bridge_kiosk_page_shows_the_file_but_never_listens(emu, pid, signed_in):
     emu.kiosk = "no-bridge"
     for path, kind in (("a.txt", "text"), ("sub/", "directory")):
-        r = signed_in.get(_kiosk_url(emu, pid, path), timeout=10)
-        assert r.status_code == 200 and r.headers["Content-Security-Policy"] == _PAGE_CSP
-        page = page_of(r)
-        assert page.body["data-page"] == "kiosk" and page.body["data-emulator-kiosk"] == "no-bridge"
+        page = page_of(signed_in.get(_kiosk_url(emu, pid, path), timeout=10))
+        assert page.body == kiosk_body("no-bridge")
         assert page.config is not None and page.config["doc"]["kind"] == kind
         assert page.config["kiosk"] is True and page.config["bridge"] is False
     app = page_of(signed_in.get(f"{emu.url}/app?fullscreen=kiosk&session=", timeout=10))
@@ -173,15 +176,8 @@ def test_broken_kiosk_page_shows_only_cocalc(emu, pid, signed_in, path):
     """As on cocalc.com (upstream issue #8527): "CoCalc:", no file, no script at all."""
     emu.kiosk = "broken"
     r = signed_in.get(emu.url + path.format(pid=pid) + "?fullscreen=kiosk&session=", timeout=10)
-    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
-    assert r.headers["Content-Security-Policy"] == _PAGE_CSP
     page = page_of(r)
-    assert page.body == {
-        "class": "kiosk",
-        "data-page": "kiosk",
-        "data-fullscreen": "kiosk",
-        "data-emulator-kiosk": "broken",
-    }
+    assert page.body == kiosk_body("broken")
     assert page.ids == {"content": "CoCalc:"}
     assert page.scripts == [] and "<script" not in r.text and page.config is None
     assert "hello from" not in r.text and "a.txt" not in r.text
@@ -193,9 +189,9 @@ def test_broken_kiosk_page_still_signs_in(emu, pid):
     emu.kiosk = "broken"
     s = requests.Session()
     r = s.get(_kiosk_url(emu, pid), timeout=10)
-    assert r.status_code == 401 and page_of(r).body["data-page"] == "sign-in"
+    assert page_of(r, 401).body["data-page"] == "sign-in"
     r = s.get(_kiosk_url(emu, pid) + f"&auth_token={emu.state.issue_token()}", timeout=10)
-    assert r.status_code == 200 and page_of(r).ids == {"content": "CoCalc:"}
+    assert page_of(r).ids == {"content": "CoCalc:"}
     plain = page_of(s.get(f"{emu.url}/projects/{pid}/files/a.txt?fullscreen=project", timeout=10))
     assert plain.config is not None and plain.config["doc"]["text"] == "hello from a"
 
@@ -208,7 +204,6 @@ def test_plain_file_pages_show_the_file_under_every_setting(
 ):
     emu.kiosk = setting
     r = signed_in.get(f"{emu.url}/projects/{pid}/files/sub/b.txt{query}", timeout=10)
-    assert r.status_code == 200 and r.headers["Content-Security-Policy"] == _PAGE_CSP
     page = page_of(r)
     assert page.body.get("data-page") == "plain" and page.body.get("class") == "plain"
     assert page.body.get("data-fullscreen") == fullscreen  # absent without the parameter
@@ -235,7 +230,6 @@ def test_plain_file_pages_show_the_file_under_every_setting(
 def test_the_project_listing(emu, pid, signed_in, url, query):
     emu.kiosk = "broken"  # plain pages do not care
     r = signed_in.get(emu.url + url.format(pid=pid) + query, timeout=10)
-    assert r.status_code == 200
     page = page_of(r)
     assert page.body["data-page"] == "plain" and page.config is not None
     doc = page.config["doc"]
@@ -253,8 +247,7 @@ def test_plain_app_and_missing_files(emu, pid, signed_in):
     assert page.config["projects"] == [{"project_id": pid, "title": "Demo <b>project</b>"}]
     assert "page-nav" not in page.ids  # no project: no project links
     r = signed_in.get(f"{emu.url}/projects/{pid}/files/nope.txt?fullscreen=project", timeout=10)
-    assert r.status_code == 404
-    missing = page_of(r)
+    missing = page_of(r, 404)
     assert missing.body["data-page"] == "plain" and missing.config is not None
     assert missing.config["doc"]["kind"] == "missing"
     assert missing.config["doc"]["error"] == "no such file or directory: 'nope.txt'"
@@ -264,16 +257,15 @@ def test_plain_app_and_missing_files(emu, pid, signed_in):
 def test_plain_pages_need_a_sign_in_as_kiosk_pages_do(emu, pid, query):
     url = f"{emu.url}/projects/{pid}/files/a.txt{query}"
     r = requests.get(url, timeout=10)
-    assert r.status_code == 401 and "Sign in required" in r.text and "hello from a" not in r.text
-    assert page_of(r).body == {"class": "sign-in", "data-page": "sign-in"}
-    assert r.headers["Content-Security-Policy"] == _PAGE_CSP
+    assert page_of(r, 401).body == {"class": "sign-in", "data-page": "sign-in"}
+    assert "Sign in required" in r.text and "hello from a" not in r.text
     # the old way: &auth_token= (the page sets the cookie and never shows the token)
     token = emu.state.issue_token()
     s = requests.Session()
     sep = "&" if "?" in url else "?"
     r = s.get(f"{url}{sep}auth_token={token}", timeout=10)
-    assert r.status_code == 200 and token not in r.text and "remember_me" in s.cookies
     assert page_of(r).config["doc"]["text"] == "hello from a"
+    assert token not in r.text and "remember_me" in s.cookies
     # the current way: /auth/impersonate, then the plain URL with the cookie alone
     s = requests.Session()
     s.get(f"{emu.url}/auth/impersonate", params={"auth_token": emu.state.issue_token()})
