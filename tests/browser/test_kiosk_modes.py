@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from _kiosk_harness import no_reply, parent_html, populate, received, wait_ready
+from _kiosk_harness import no_reply, parent_html, populate, project_log, received, wait_ready
 
 pytestmark = pytest.mark.browser
 
@@ -78,6 +78,12 @@ def test_no_bridge_shows_the_file_and_never_answers(
     assert frame.locator("#file-text").inner_text().startswith("first line")
     assert frame.locator("#kiosk-title").inner_text() == "notes.txt"
     assert body_data(frame) == {"page": "kiosk", "fullscreen": "kiosk", "emulatorKiosk": "no-bridge"}
+    # as CoCalc does in every mode, the page posts the project-log entry of the file it opened
+    # (unsolicited, target "*"): that is no answer, and no sign of a bridge
+    (log,) = project_log(page)
+    assert log["fromFrame"] and log["data"]["payload"]["project_log"]["event"]["filename"] == (
+        "notes.txt"
+    )
     before = len(received(page))
     for payload in ('{action: "status"}', "null", '{action: "nope"}'):
         no_reply(page, payload, wait=SILENCE / 3)
@@ -117,6 +123,8 @@ def test_plain_pages_show_the_file_and_never_answer(
     assert frame.locator("#kiosk-title").inner_text() == "sub/inner.txt"
     assert frame.locator("#project-title").inner_text() == "demo"
     assert body_data(frame) == {"page": "plain", "fullscreen": "project", "emulatorKiosk": kiosk}
+    (log,) = project_log(page)  # the file's project-log entry, as on a kiosk page
+    assert log["data"]["payload"]["project_log"]["event"]["filename"] == "sub/inner.txt"
     no_reply(page, '{action: "status"}', wait=SILENCE)
     # the listing, and its links lead on (keeping fullscreen=project)
     frame = navigate(page, f"{COCALC}/projects/{pid}/files/?fullscreen&session=")
