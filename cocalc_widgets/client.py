@@ -160,8 +160,7 @@ class CoCalcClient:
         )
         self._settings = ClientSettings(copy_wait=float(copy_wait), workers=max(1, pool_size))
         self._gens: dict[str, Generation] = {
-            name: cls(self._transport, self.host, self._settings)
-            for name, cls in known.items()
+            name: cls(self._transport, self.host, self._settings) for name, cls in known.items()
         }
         # What the server speaks, per generation, once asked (api="auto").
         self._spoken: dict[str, bool] = {}

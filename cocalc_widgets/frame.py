@@ -447,7 +447,8 @@ class CoCalcFrame(anywidget.AnyWidget):
     ) -> None:
         """Call ``callback(event)`` on each ``cocalc-project-log`` event; ``remove=True`` undoes.
 
-        CoCalc sends these only through its IFrame bridge: in navigate mode none come.
+        They belong to CoCalc's IFrame bridge: in navigate mode the frame relays none (a plain
+        CoCalc page may still post some, but CoCalc promises nothing there).
         """
         if remove:
             if callback in self._log_callbacks:

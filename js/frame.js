@@ -233,6 +233,9 @@ export class Relay {
     if (event.origin !== this.origin) return false;
     const d = event.data;
     if (isProjectLog(d)) {
+      // Project-log events belong to the bridge: in navigate mode the frame does not relay
+      // them (CoCalc promises none there), so on_project_log means the same in every setting.
+      if (this.mode === "navigate") return false;
       this.onLog(d.payload.project_log);
       return true;
     }

@@ -428,3 +428,11 @@ test("auto: the backstop falls back even if the kiosk page never loads; a load r
   b.clock.advance(100);
   assert.equal(b.relay.mode, "navigate");
 });
+
+test("navigate mode relays no project-log events", () => {
+  const { relay, events, fromCoCalc } = autoSetup({ mode: "navigate" });
+  const log = { event: { event: "open", filename: "a.txt" }, project_id: PID, id: "x", time: "now" };
+  assert.equal(fromCoCalc({ source: "cocalc-project-log", payload: { project_log: log } }), false);
+  assert.deepEqual(events, []);
+  assert.equal(relay.mode, "navigate");
+});
