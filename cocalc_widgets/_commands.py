@@ -62,6 +62,7 @@ class CommandHandle:
         *,
         make_timeout: Callable[[CommandHandle], CoCalcError],
         reply_loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None,
+        cannot_wait: Callable[[CommandHandle], BaseException | None] = lambda _h: None,
     ) -> None:
         self.id = cid
         self.payload: dict[str, Any] = dict(payload)
@@ -81,6 +82,8 @@ class CommandHandle:
         self._callbacks: list[Callable[[CommandHandle], Any]] = []
         self._make_timeout = make_timeout
         self._reply_loop = reply_loop
+        # Why waiting for the reply cannot work here (a host that holds replies back), if so.
+        self._cannot_wait = cannot_wait
         #: The loop the command was issued on (the kernel's, in a notebook): it runs the timer.
         self._loop = _running_loop()
         self._timer: asyncio.TimerHandle | None = None
@@ -125,9 +128,13 @@ class CommandHandle:
         Waits at most ``timeout`` seconds (default: until the command's own deadline) and raises
         ``TimeoutError`` if the command is still pending then. Inside a running cell a blocking
         wait would stop the kernel from receiving the reply, so that raises ``RuntimeError``:
-        use ``await handle`` there.
+        use ``await handle`` there (in marimo, which delivers replies only between cell runs,
+        both raise at once: use :meth:`add_done_callback`).
         """
         if not self.done():
+            refused = self._cannot_wait(self)
+            if refused is not None:
+                raise refused
             loop = _running_loop()
             if loop is not None and loop is self._reply_loop():
                 raise RuntimeError(
@@ -147,6 +154,9 @@ class CommandHandle:
 
     async def _wait(self) -> dict[str, Any]:
         if not self.done():
+            refused = self._cannot_wait(self)
+            if refused is not None:
+                raise refused
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[None] = loop.create_future()
 

@@ -32,6 +32,7 @@ import traitlets
 
 from . import _validate as check
 from ._commands import CommandHandle
+from ._host import host_of_origin, in_marimo, marimo_wait_error
 from .errors import BadInput, CoCalcError, CommandError, CommandTimeout, FrameNotReady
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame", "kiosk_url", "plain_url"]
@@ -77,6 +78,13 @@ def _split_host(host: object) -> tuple[str, str]:
 
 def _is_loopback(origin: str) -> bool:
     return check.is_loopback(urlsplit(origin).hostname or "")
+
+
+def _cannot_wait(handle: CommandHandle) -> BaseException | None:
+    """In marimo a cell can never receive its command's reply: say so at once."""
+    if in_marimo():
+        return marimo_wait_error(f"CoCalc's reply to {handle.action!r}")
+    return None
 
 
 def plain_url(
@@ -213,6 +221,8 @@ class CoCalcFrame(anywidget.AnyWidget):
     open_files = traitlets.Dict(read_only=True)
     #: Text of the last error reply or timeout ("" if none).
     last_error = traitlets.Unicode("", read_only=True)
+    #: The final reply of the last command that finished (``{}`` until one has).
+    last_reply: traitlets.Dict[str, Any] = traitlets.Dict(read_only=True)
     #: Recent ``project_log`` events from CoCalc (newest last, at most 100).
     project_log: traitlets.List[dict[str, Any]] = traitlets.List(read_only=True)
 
@@ -401,6 +411,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             seconds,
             make_timeout=self._timed_out,
             reply_loop=lambda: self._reply_loop,
+            cannot_wait=_cannot_wait,
         )
         handle.add_done_callback(self._forget)
         self._warn_origin()
@@ -490,6 +501,19 @@ class CoCalcFrame(anywidget.AnyWidget):
         origin = self._page_origin
         parts = urlsplit(origin or "")
         drops = "CoCalc drops this page's messages without a reply"
+        host = host_of_origin(origin)
+        if host == "vscode":
+            return (
+                f"VS Code shows widgets in a webview whose origin ({origin}) is not https, so "
+                f"{drops}, whatever CoCalc's iframe_comm_hosts says; use navigate mode there "
+                "(mode 'auto' falls back to it)"
+            )
+        if host == "colab":
+            return (
+                f"Colab shows outputs in frames on {origin}, a host that changes with each "
+                "notebook: only an iframe_comm_hosts entry '.googleusercontent.com' matches it, "
+                f"and that allows every page on Google's user-content domain; without it {drops}"
+            )
         if parts.scheme == "http":
             text = (
                 f"this notebook's page is {origin}, plain http: CoCalc answers only https pages "
@@ -696,6 +720,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         ack = content.get("ack")
         # Traits first, so they already reflect the reply when the handle resolves.
         self._take_status(reply)
+        self.set_trait("last_reply", reply)
         if reply.get("status") == "error":
             mesg = reply.get("mesg")
             self.set_trait("last_error", f"CoCalc answered {handle.action!r} with an error: {mesg}")

@@ -373,8 +373,35 @@ export function isLoopbackHost(hostname) {
   );
 }
 
-/** A warning when this page is plain http and CoCalc is not on loopback (it will not answer). */
+/** "vscode" or "colab" when this page's origin shows the host, else null. */
+export function hostOfOrigin(pageOrigin) {
+  const o = String(pageOrigin || "").toLowerCase();
+  if (o.startsWith("vscode-webview:") || o.startsWith("vscode-file:")) return "vscode";
+  try {
+    const host = new URL(o).hostname;
+    if (host.endsWith(".googleusercontent.com") && host.includes("colab")) return "colab";
+  } catch {
+    return null;
+  }
+  return null;
+}
+
+/** A warning when CoCalc will not answer this page: a VS Code webview, a Colab output frame,
+ * or plain http while CoCalc is not on loopback. */
 export function originWarning(pageOrigin, cocalcOrigin) {
+  const host = hostOfOrigin(pageOrigin);
+  if (host === "vscode") {
+    return (
+      "VS Code's webview is not an https page, so CoCalc's IFrame bridge never answers it " +
+      "(the frame navigates instead)"
+    );
+  }
+  if (host === "colab") {
+    return (
+      `Colab's output frame (${pageOrigin}) answers only if CoCalc's iframe_comm_hosts lists ` +
+      "'.googleusercontent.com'"
+    );
+  }
   try {
     if (!String(pageOrigin).startsWith("http://")) return null;
     if (isLoopbackHost(new URL(cocalcOrigin).hostname)) return null;

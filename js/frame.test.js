@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import frameModule, {
+  hostOfOrigin,
   isProjectLog,
   isReply,
   matchReply,
@@ -435,4 +436,13 @@ test("navigate mode relays no project-log events", () => {
   assert.equal(fromCoCalc({ source: "cocalc-project-log", payload: { project_log: log } }), false);
   assert.deepEqual(events, []);
   assert.equal(relay.mode, "navigate");
+});
+
+test("VS Code and Colab are told by their page origins", () => {
+  assert.equal(hostOfOrigin("vscode-webview://1a2b3c4d"), "vscode");
+  assert.equal(hostOfOrigin("https://abc123-0-colab.googleusercontent.com"), "colab");
+  assert.equal(hostOfOrigin("https://lab.example"), null);
+  assert.equal(hostOfOrigin("https://googleusercontent.com.evil.example"), null);
+  assert.match(originWarning("vscode-webview://1a2b3c4d", "https://cocalc.com"), /VS Code/);
+  assert.match(originWarning("https://abc-colab.googleusercontent.com", "https://cocalc.com"), /\.googleusercontent\.com/);
 });

@@ -735,3 +735,78 @@ def test_commands_issued_while_connecting_are_sent_and_wait_for_the_decision() -
     with pytest.raises(CommandError, match="no bridge"):
         h.result(timeout=1)
     f.close()
+
+
+# -- hosts ----------------------------------------------------------------------------------------
+class _FakeMarimo:
+    @staticmethod
+    def running_in_notebook() -> bool:
+        return True
+
+
+def test_in_marimo_awaiting_or_blocking_on_a_reply_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=30)
+    front = Front(f)
+    front.hello()
+    front.ready()
+    monkeypatch.setitem(sys.modules, "marimo", _FakeMarimo)
+    h = f.status()
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"between cell runs.*add_done_callback"):
+        asyncio.run(h._wait())
+    with pytest.raises(RuntimeError, match="between cell runs"):
+        h.result()
+    assert time.monotonic() - start < 1
+    seen = []
+    h.add_done_callback(lambda handle: seen.append(handle.reply))  # the form that works there
+    front.reply(h.id, STATUS)
+    assert seen == [STATUS] and f.last_reply == STATUS
+    assert asyncio.run(h._wait()) == STATUS  # a reply that already came is fine to await
+    f.close()
+
+
+def test_frame_state_for_marimo_follows_the_traits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    updates: list[dict] = []
+
+    def state(value):
+        updates.append(value)
+        return (lambda: updates[-1]), updates.append
+
+    monkeypatch.setitem(sys.modules, "marimo", types.SimpleNamespace(state=state))
+    from cocalc_widgets.marimo import frame_state
+
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=30)
+    front = Front(f)
+    front.hello()
+    get = frame_state(f)
+    assert get()["mode"] == "connecting" and get()["last_reply"] == {}
+    front.ready()
+    h = f.open_file("b.md")
+    done = {"status": "done", "action": "open", "path": "b.md", "project_id": PID}
+    front.reply(h.id, done)
+    assert get()["mode"] == "bridge" and get()["ready"] is True and get()["last_reply"] == done
+    f.close()
+
+
+@pytest.mark.parametrize(
+    ("origin", "says"),
+    [
+        ("vscode-webview://1a2b3c4d", "VS Code shows widgets in a webview"),
+        ("https://abc123-0-colab.googleusercontent.com", "'.googleusercontent.com'"),
+    ],
+)
+def test_vscode_and_colab_are_named_in_the_timeout(origin, says) -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=0.05)
+    Front(f).hello(origin=origin)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = f.status()
+    with pytest.raises(FrameNotReady) as info:
+        h.result(timeout=1)
+    assert says in str(info.value)
+    f.close()
