@@ -1,5 +1,6 @@
 """``cocalc-widgets demo``: the emulator with demo projects plus JupyterLab on the demo
-notebooks, already pointed at the emulator. Ctrl-C (or SIGTERM) stops both.
+notebooks, already pointed at the emulator; ``--voila`` serves the dashboard
+(``notebooks/dashboard.ipynb``) with Voila instead. Ctrl-C (or SIGTERM) stops both.
 
 It prints the emulator's URL and API key (for a client in another terminal). The notebooks'
 copies and the project folders live in a temporary folder that is removed when the demo stops,
@@ -23,10 +24,20 @@ from pathlib import Path
 
 import requests
 
+#: The notebook ``--voila`` serves.
+DASHBOARD = "dashboard.ipynb"
+
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``cocalc-widgets demo``."""
-    parser.add_argument("--port", type=int, default=0, help="JupyterLab's port (default: free)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="JupyterLab's (or Voila's) port (default: free)"
+    )
+    parser.add_argument(
+        "--voila",
+        action="store_true",
+        help="open the dashboard (dashboard.ipynb) in Voila instead of JupyterLab",
+    )
     parser.add_argument(
         "--emulator-port",
         type=int,
@@ -77,29 +88,77 @@ def _find_notebooks(explicit: str | None) -> Path:
     raise SystemExit("cannot find the demo notebooks: pass --notebooks DIR")
 
 
-def _wait_for_lab(url: str, token: str, proc: subprocess.Popen, limit: float = 90.0) -> None:
+def _wait_for_server(
+    name: str, url: str, proc: subprocess.Popen, limit: float = 90.0, **params: str
+) -> None:
+    """Until ``url`` answers (``params``: its query), or raise ``SystemExit``."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"JupyterLab exited early (code {proc.returncode}); see its log")
+            raise SystemExit(f"{name} exited early (code {proc.returncode}); see its log")
         try:
-            if requests.get(f"{url}/api/status", params={"token": token}, timeout=2).ok:
+            if requests.get(url, params=params, timeout=2).ok:
                 return
         except requests.RequestException:
             pass
         time.sleep(0.3)
-    raise SystemExit("JupyterLab did not start within 90 s")
+    raise SystemExit(f"{name} did not start within {limit:g} s")
+
+
+def _lab_command(work: Path, port: int, token: str) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.root_dir={work / 'notebooks'}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.jpserver_extensions=cocalc_widgets.nodelay=True",  # no 40 ms Nagle stalls
+        "--ServerApp.port_retries=0",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    return cmd
+
+
+def _voila_command(work: Path, port: int, token: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "voila",
+        str(work / "notebooks" / DASHBOARD),
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--port={port}",
+        "--Voila.port_retries=0",
+        f"--token={token}",
+        # Its kernels' connection files go in the work folder, not /tmp.
+        f"--Voila.connection_dir_root={work}",
+        "--show_tracebacks=True",  # a demo: say what went wrong (errors never hold the key)
+        "--Voila.kernel_websocket_connection_class="
+        "cocalc_widgets.nodelay.NoDelayKernelWebsocketConnection",  # no 40 ms Nagle stalls
+    ]
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Start the emulator and JupyterLab, print the URLs and the API key, serve until stopped;
-    then remove the temporary work folder (one given with ``--workdir`` stays)."""
-    if importlib.util.find_spec("jupyterlab") is None:
+    """Start the emulator and JupyterLab (``--voila``: Voila on the dashboard), print the URLs
+    and the API key, serve until stopped; then remove the temporary work folder (one given with
+    ``--workdir`` stays)."""
+    voila = getattr(args, "voila", False)
+    if voila and importlib.util.find_spec("voila") is None:
+        print("Voila is missing: python3 -m pip install voila", file=sys.stderr)
+        return 2
+    if not voila and importlib.util.find_spec("jupyterlab") is None:
         print(
             'JupyterLab is missing: python3 -m pip install "cocalc-widgets[demo]"', file=sys.stderr
         )
         return 2
     notebooks = _find_notebooks(args.notebooks)
+    if voila and not (notebooks / DASHBOARD).is_file():
+        raise SystemExit(f"no {DASHBOARD} in {notebooks}")
     temporary = not args.workdir
     work = Path(args.workdir or tempfile.mkdtemp(prefix="cocalc-widgets-demo-")).resolve()
     try:
@@ -113,8 +172,11 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool) -> int:
-    """The demo in ``work``: both servers until Lab exits, Ctrl-C or SIGTERM."""
+    """The demo in ``work``: both servers until Lab (or Voila) exits, Ctrl-C or SIGTERM."""
     from .emulator import Emulator
+
+    voila = getattr(args, "voila", False)
+    name = "Voila" if voila else "JupyterLab"
 
     shutil.copytree(
         notebooks,
@@ -139,22 +201,10 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
         COCALC_API_KEY=emu.api_key,
         COCALC_ACCOUNT_ID=emu.account_id,
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "jupyter",
-        "lab",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={lab_port}",
-        f"--ServerApp.root_dir={work / 'notebooks'}",
-        f"--IdentityProvider.token={token}",
-        "--ServerApp.jpserver_extensions=cocalc_widgets.nodelay=True",  # no 40 ms Nagle stalls
-        "--ServerApp.port_retries=0",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        cmd.append("--allow-root")
-    log = open(work / "jupyterlab.log", "ab")  # noqa: SIM115 - open while Lab runs
+    make_command = _voila_command if voila else _lab_command
+    log_path = work / ("voila.log" if voila else "jupyterlab.log")
+    cmd = make_command(work, lab_port, token)
+    log = open(log_path, "ab")  # noqa: SIM115 - open while the server runs
     lab = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=log, stderr=log)
     stopping = False
 
@@ -179,13 +229,19 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
     signal.signal(signal.SIGTERM, on_sigterm)
     try:
         lab_url = f"http://127.0.0.1:{lab_port}"
-        _wait_for_lab(lab_url, token, lab)
+        if voila:  # a static file: the page itself would start a kernel
+            _wait_for_server(name, f"{lab_url}/voila/static/voila.js", lab)
+        else:
+            _wait_for_server(name, f"{lab_url}/api/status", lab, token=token)
         print(f"CoCalc emulator: {emu.url}  (projects in {work / 'projects'})")
         print(f"  API key:    {emu.api_key}")
         print(f"  account id: {emu.account_id}")
         for title, pid in projects.items():
             print(f"  {title:<12} {pid}")
-        print(f"Notebooks:       {work / 'notebooks'}  (log: {work / 'jupyterlab.log'})")
+        if voila:
+            print(f"Dashboard:       {work / 'notebooks' / DASHBOARD}  (log: {log_path})")
+        else:
+            print(f"Notebooks:       {work / 'notebooks'}  (log: {log_path})")
         if temporary:
             print(f"Work folder:     {work}  (temporary: removed when the demo stops;")
             print("                 --workdir DIR keeps the notebooks and projects)")
@@ -193,7 +249,10 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
             print(f"Work folder:     {work}  (kept when the demo stops)")
         print("\nA client in another terminal (README's examples read these):")
         print(f"  export COCALC_HOST={emu.url} COCALC_API_KEY={emu.api_key}")
-        print(f"\nOpen JupyterLab: {lab_url}/lab/tree/api-demo.ipynb?token={token}\n")
+        if voila:
+            print(f"\nOpen the dashboard (Voila): {lab_url}/?token={token}\n")
+        else:
+            print(f"\nOpen JupyterLab: {lab_url}/lab/tree/api-demo.ipynb?token={token}\n")
         print("Press Ctrl-C to stop both servers.")
         while lab.poll() is None:
             time.sleep(0.5)

@@ -86,3 +86,51 @@ def test_demo_removes_its_temporary_folder(tmp_path):
         assert not work.exists()
     finally:
         _kill(proc)
+
+
+def test_demo_voila_serves_the_dashboard_and_stops_both(tmp_path):
+    proc, out = _start_demo("--voila", "--workdir", str(tmp_path))
+    try:
+        found = re.search(r"Open the dashboard \(Voila\): (http://127\.0\.0\.1:(\d+))/\?token=(\w+)", out)
+        emu = re.search(r"CoCalc emulator: (http://127\.0\.0\.1:(\d+))", out)
+        key = re.search(r"API key:\s+(sk-\S+)", out)
+        assert found and emu and key, out
+        url, port, token = found.groups()
+        assert "Instructor" in out and "Student 5" in out
+        assert f"export COCALC_HOST={emu.group(1)} COCALC_API_KEY={key.group(1)}" in out
+        dashboard = tmp_path / "notebooks" / "dashboard.ipynb"
+        assert re.search(rf"Dashboard:\s+{re.escape(str(dashboard))}\s+\(log: {re.escape(str(tmp_path / 'voila.log'))}\)", out)
+        # Without the token Voila sends the browser to its login page; with it, the dashboard
+        # runs against the demo's emulator (a kernel started for this page).
+        assert requests.get(f"{url}/", allow_redirects=False, timeout=10).status_code in (302, 403)
+        page = requests.get(f"{url}/", params={"token": token}, timeout=90)
+        assert page.status_code == 200, page.text[-2000:]
+        assert "A CoCalc project dashboard" in page.text
+        assert "application/vnd.jupyter.widget-view+json" in page.text  # the widgets' outputs
+        assert "Traceback" not in page.text and key.group(1) not in page.text
+        # the emulator answers the Voila page's kiosk frames (its front page lists who may)
+        front = requests.get(emu.group(1), timeout=10).text
+        assert f"<code>http://127.0.0.1:{port}</code>" in front
+        rest = _stop_demo(proc)
+        time.sleep(0.5)
+        assert not _port_open(int(port)) and not _port_open(int(emu.group(2)))
+        assert f"The demo's folder stays: {tmp_path.resolve()}" in rest
+        assert dashboard.exists() and (tmp_path / "voila.log").exists()
+        assert "Kernel shutdown" in (tmp_path / "voila.log").read_text()  # the page's kernel too
+        assert not list(tmp_path.glob("voila_*"))  # Voila's connection files are gone
+    finally:
+        _kill(proc)
+
+
+def test_demo_voila_removes_its_temporary_folder():
+    proc, out = _start_demo("--voila")
+    try:
+        found = re.search(r"Work folder:\s+(\S+)\s+\(temporary: removed when the demo stops", out)
+        assert found and "Open the dashboard (Voila): http://127.0.0.1:" in out, out
+        work = Path(found.group(1))
+        assert (work / "notebooks" / "dashboard.ipynb").exists()
+        rest = _stop_demo(proc)
+        assert f"Removed the demo's temporary folder {work}" in rest
+        assert not work.exists()
+    finally:
+        _kill(proc)
