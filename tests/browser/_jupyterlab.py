@@ -1,13 +1,16 @@
-"""An isolated JupyterLab on 127.0.0.1 for real-browser tests, and helpers to drive notebooks.
+"""An isolated JupyterLab (or Notebook 7) on 127.0.0.1 for real-browser tests, and helpers to
+drive notebooks.
 
 - :func:`start_jupyterlab` starts ``jupyter lab`` in its own process group with temporary config,
   runtime, settings, workspace, data and IPython folders, no news and no update checks, and every
   cell kept in the DOM (``windowingMode: none``); over https with ``tls=`` (Jupyter Server's
   ``--ServerApp.certfile/keyfile``), on a given ``port=`` (never another one). :meth:`JupyterLab.stop`
-  ends that group by the process's id.
+  ends that group by the process's id. :func:`start_notebook7` (``app="notebook"``) starts Jupyter
+  Notebook 7 (``jupyter notebook``) the same way; its notebooks open at ``/notebooks/<name>``.
 - :func:`write_notebook` writes a notebook of code cells with nbformat.
-- :class:`LabNotebook` opens a notebook in a Playwright page, runs cells through the UI
-  (click the editor, Shift+Enter, wait for ``[n]``) and reads their outputs.
+- :class:`LabNotebook` opens a notebook in a Playwright page (Lab or Notebook 7, after the
+  server's ``app``), runs cells through the UI (click the editor, Shift+Enter, wait for ``[n]``)
+  and reads their outputs.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def free_port() -> int:
 
 @dataclass
 class JupyterLab:
-    """A running JupyterLab server."""
+    """A running JupyterLab server (or Notebook 7 server, ``app == "notebook"``)."""
 
     proc: subprocess.Popen[bytes]
     port: int
@@ -65,6 +68,7 @@ class JupyterLab:
     log_path: Path
     scheme: str = "http"
     ca_file: Path | None = None  # what clients trust when ``scheme`` is https
+    app: str = "lab"  # "lab": JupyterLab; "notebook": Jupyter Notebook 7
 
     @property
     def url(self) -> str:
@@ -79,7 +83,10 @@ class JupyterLab:
         return self.url
 
     def notebook_url(self, name: str) -> str:
-        """The URL that opens ``name`` (relative to the root folder) in a fresh Lab workspace."""
+        """The URL that opens ``name`` (relative to the root folder): in a fresh Lab workspace, or
+        Notebook 7's notebook page."""
+        if self.app == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?reset&token={self.token}"
 
     def log(self) -> str:
@@ -112,14 +119,19 @@ def start_jupyterlab(
     env: dict[str, str] | None = None,
     port: int | None = None,
     tls: Any = None,
+    app: str = "lab",
 ) -> JupyterLab:
     """Start an isolated JupyterLab under ``base`` (notebooks go in ``base / "notebooks"``).
 
     ``server_config`` is appended to its ``jupyter_server_config.py``; ``env`` is added to the
     server's (and so its kernels') environment. ``port``: that port or an error, never another
     (default: a free one). ``tls``: serve https with its ``cert_file``/``key_file`` (an
-    emulator ``TlsFiles``); its ``ca_file`` is what the start-up check trusts.
+    emulator ``TlsFiles``); its ``ca_file`` is what the start-up check trusts. ``app``:
+    ``"lab"`` (``jupyter lab``) or ``"notebook"`` (``jupyter notebook``, Notebook 7, which reads
+    the same Lab settings and server config).
     """
+    if app not in ("lab", "notebook"):
+        raise ValueError(f"app must be 'lab' or 'notebook', not {app!r}")
     dirs = {
         name: base / name
         for name in ("config", "runtime", "settings", "workspaces", "data", "ipython", "notebooks")
@@ -154,14 +166,14 @@ def start_jupyterlab(
         if tls.key_file:
             tls_args.append(f"--ServerApp.keyfile={tls.key_file}")
     token = secrets.token_hex(16)
-    log_path = base / "jupyterlab.log"
+    log_path = base / ("jupyterlab.log" if app == "lab" else "notebook.log")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "jupyter",
-                "lab",
+                app,
                 "--no-browser",
                 "--ip=127.0.0.1",
                 f"--port={port}",
@@ -177,12 +189,13 @@ def start_jupyterlab(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    lab = JupyterLab(proc, port, token, dirs["notebooks"], log_path, scheme, ca_file)
+    lab = JupyterLab(proc, port, token, dirs["notebooks"], log_path, scheme, ca_file, app)
+    name = "JupyterLab" if app == "lab" else "Notebook 7"
     verify: str | bool = str(ca_file) if ca_file else True
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited ({proc.returncode}):\n{lab.log()[-3000:]}")
+            raise RuntimeError(f"{name} exited ({proc.returncode}):\n{lab.log()[-3000:]}")
         try:
             r = requests.get(
                 f"{lab.url}/api/status", params={"token": token}, timeout=2, verify=verify
@@ -193,8 +206,14 @@ def start_jupyterlab(
             pass
         if time.monotonic() > deadline:
             lab.stop()
-            raise RuntimeError(f"JupyterLab did not start in {timeout} s:\n{lab.log()[-3000:]}")
+            raise RuntimeError(f"{name} did not start in {timeout} s:\n{lab.log()[-3000:]}")
         time.sleep(0.1)
+
+
+def start_notebook7(base: Path, **kwargs: Any) -> JupyterLab:
+    """Start an isolated Jupyter Notebook 7 server under ``base``: :func:`start_jupyterlab` with
+    ``app="notebook"`` (same keywords)."""
+    return start_jupyterlab(base, app="notebook", **kwargs)
 
 
 def write_notebook(path: Path, cells: list[str]) -> Path:
@@ -212,8 +231,13 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
     return path
 
 
+#: Notebook 7's kernel readiness: the execution indicator in the notebook's toolbar (it has no
+#: status bar, and its kernel-status label fades to empty once the kernel is idle).
+NOTEBOOK7_IDLE = '.jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator[data-status="idle"]'
+
+
 class LabNotebook:
-    """A notebook open in JupyterLab in a Playwright page."""
+    """A notebook open in JupyterLab (or Notebook 7) in a Playwright page."""
 
     def __init__(self, page: Any, lab: JupyterLab, name: str) -> None:
         self.page = page
@@ -227,7 +251,10 @@ class LabNotebook:
         self.page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.wait_for(
             timeout=timeout * 1000
         )
-        self.page.get_by_text("| Idle").first.wait_for(timeout=timeout * 1000)
+        if self.lab.app == "notebook":
+            self.page.locator(NOTEBOOK7_IDLE).wait_for(timeout=timeout * 1000)
+        else:
+            self.page.get_by_text("| Idle").first.wait_for(timeout=timeout * 1000)
         return self
 
     def cells(self) -> Any:
@@ -275,6 +302,7 @@ class LabNotebook:
 
         Playwright's request interception stalls Lab's ``PUT`` of the notebook (measured with
         Chromium 156), so this first removes the context's ``**/*`` route: call it last.
+        JupyterLab's menu labels: not tried in Notebook 7.
         """
         self.page.context.unroute("**/*")
         path = self.lab.root_dir / self.name
