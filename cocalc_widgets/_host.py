@@ -3,10 +3,11 @@ what works: marimo's timing of widget messages, and the page origins of VS Code 
 
 from __future__ import annotations
 
+import os
 import sys
 from urllib.parse import urlsplit
 
-__all__ = ["host_of_origin", "in_marimo", "marimo_wait_error"]
+__all__ = ["host_of_origin", "in_marimo", "in_voila", "marimo_wait_error", "voila_wait_error"]
 
 
 def in_marimo() -> bool:
@@ -18,6 +19,21 @@ def in_marimo() -> bool:
         return bool(marimo.running_in_notebook())
     except Exception:  # an old or partial marimo: assume not
         return False
+
+
+def in_voila() -> bool:
+    """True when this kernel runs a Voila dashboard (Voila says so in the kernel's environment)."""
+    return os.environ.get("SERVER_SOFTWARE", "").lower().startswith("voila")
+
+
+def voila_wait_error(what: str) -> RuntimeError:
+    """Why a Voila notebook cell cannot wait for ``what`` before the page shows the frame."""
+    return RuntimeError(
+        f"Voila runs the whole notebook before its page connects and shows the frame, so a cell "
+        f"cannot wait for {what}: it would wait until the timeout. Issue commands from widget "
+        "callbacks (a button's on_click) and take the reply with "
+        "`handle.add_done_callback(lambda h: ...)` or `frame.observe(...)`"
+    )
 
 
 def marimo_wait_error(what: str) -> RuntimeError:

@@ -303,7 +303,8 @@ SUBCOMMANDS: dict[
     "demo": (
         _demo.add_demo_arguments,
         _demo.run_demo,
-        "the emulator with demo projects, and JupyterLab on the demo notebooks",
+        "the emulator with demo projects, and JupyterLab on the demo notebooks "
+        "(--voila: Voila on the dashboard)",
     ),
 }
 

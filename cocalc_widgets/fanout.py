@@ -56,6 +56,12 @@ class CopyResult:
         return self.status.state if self.status else "pending"
 
     @property
+    def finished(self) -> bool:
+        """Nothing more will happen to this target's copy as far as the client can tell: it
+        finished (well or not), could not start, or its outcome is unknown."""
+        return self.state in ("done", "failed", "not started", "unknown")
+
+    @property
     def ok(self) -> bool:
         """The copy finished without error."""
         return self.error is None and self.status is not None and self.status.ok

@@ -32,7 +32,7 @@ import traitlets
 
 from . import _validate as check
 from ._commands import CommandHandle
-from ._host import host_of_origin, in_marimo, marimo_wait_error
+from ._host import host_of_origin, in_marimo, in_voila, marimo_wait_error, voila_wait_error
 from .errors import BadInput, CoCalcError, CommandError, CommandTimeout, FrameNotReady
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame", "kiosk_url", "plain_url"]
@@ -78,13 +78,6 @@ def _split_host(host: object) -> tuple[str, str]:
 
 def _is_loopback(origin: str) -> bool:
     return check.is_loopback(urlsplit(origin).hostname or "")
-
-
-def _cannot_wait(handle: CommandHandle) -> BaseException | None:
-    """In marimo a cell can never receive its command's reply: say so at once."""
-    if in_marimo():
-        return marimo_wait_error(f"CoCalc's reply to {handle.action!r}")
-    return None
 
 
 def plain_url(
@@ -411,7 +404,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             seconds,
             make_timeout=self._timed_out,
             reply_loop=lambda: self._reply_loop,
-            cannot_wait=_cannot_wait,
+            cannot_wait=self._cannot_wait,
         )
         handle.add_done_callback(self._forget)
         self._warn_origin()
@@ -494,6 +487,14 @@ class CoCalcFrame(anywidget.AnyWidget):
                 "setting, so it will never answer this frame. Serve Jupyter over https from a "
                 "host that CoCalc's admin lists in iframe_comm_hosts"
             )
+        return None
+
+    def _cannot_wait(self, handle: CommandHandle) -> BaseException | None:
+        """Hosts where waiting for a reply in a cell can never work: say so at once."""
+        if in_marimo():
+            return marimo_wait_error(f"CoCalc's reply to {handle.action!r}")
+        if in_voila() and not self._views:
+            return voila_wait_error(f"CoCalc's reply to {handle.action!r}")
         return None
 
     def _origin_cause(self) -> str:

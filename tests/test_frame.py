@@ -810,3 +810,18 @@ def test_vscode_and_colab_are_named_in_the_timeout(origin, says) -> None:
         h.result(timeout=1)
     assert says in str(info.value)
     f.close()
+
+
+def test_in_voila_a_cell_cannot_wait_before_the_page_shows_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=30)
+    h = f.status()  # the notebook runs before Voila's page connects: no view yet
+    with pytest.raises(RuntimeError, match=r"Voila runs the whole notebook.*add_done_callback"):
+        asyncio.run(h._wait())
+    front = Front(f)
+    front.hello()  # the page connected: callbacks may wait now
+    front.ready()
+    h2 = f.status()
+    front.reply(h2.id, STATUS)
+    assert asyncio.run(h2._wait()) == STATUS
+    f.close()
