@@ -105,6 +105,14 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="Retry-After of the 429 answers (default 1)",
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        default=None,
+        metavar="N/s",
+        help="answer HTTP 429 with Retry-After above N API requests in any one second (a sliding "
+        "one-second window over the whole server; N or N/s, e.g. 200/s; default: no limit)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault generator")
     parser.add_argument(
         "--max-body",
@@ -179,6 +187,17 @@ def _api_versions(value: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _rate_limit(value: str) -> int:
+    from .emulator._ratelimit import check_rate_limit
+
+    try:
+        limit = check_rate_limit(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    assert limit is not None
+    return limit
+
+
 def _tls_setting(args: argparse.Namespace) -> TlsSetting:
     """``Emulator(tls=...)`` from the flags; raises ``ValueError`` for a bad combination."""
     https = getattr(args, "https", False)
@@ -243,6 +262,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     print(f"  data:       {emu.data_dir}")
     print(f"  APIs:       {', '.join(emu.api_versions)}")
     print(f"  kiosk:      {emu.kiosk}: {KIOSK_SETTINGS[emu.kiosk]}")
+    print(f"  rate limit: {emu.ctx.rate_limiter.describe()}")
     _print_tls(emu, throwaway=tls is True)
     for title, pid in demo.items():
         print(f"  project {title!r}: {pid}")
@@ -289,6 +309,7 @@ def _make_emulator(args: argparse.Namespace, faults: Faults, tls: TlsSetting) ->
         kiosk_startup_delay=args.kiosk_startup_delay,
         tls=tls,
         kiosk=args.kiosk,
+        rate_limit=args.rate_limit,
     )
 
 

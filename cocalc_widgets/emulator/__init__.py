@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._faults import Faults
+from ._ratelimit import check_rate_limit
 from ._state import KIOSK_SETTINGS, EmulatorState, KioskSetting, check_kiosk_setting
 from ._tls import TlsFiles, TlsSetting, resolve_tls, server_context
 from ._versions import API_VERSIONS
@@ -104,6 +105,9 @@ class Emulator:
     ``::1``; needs ``trustme``), ``tls=(certfile, keyfile)`` serves given PEM files (``keyfile``
     may be ``None`` when the key is in ``certfile``), ``tls=TlsFiles(...)`` likewise; clients trust
     :attr:`ca_file`. Over https the sign-in cookie is ``Secure``, as CoCalc's is.
+    ``rate_limit``: at most that many API requests (``/api/v1``, ``/api/v2``, the conat bridges)
+    in any one-second window, a sliding window over the whole server; a request above it gets
+    HTTP 429 with ``Retry-After`` and does nothing (:attr:`rate_limit`, :attr:`rate_limited`).
     """
 
     def __init__(
@@ -128,8 +132,10 @@ class Emulator:
         kiosk_startup_delay: float = 0.1,
         tls: TlsSetting = None,
         kiosk: KioskSetting = "ok",
+        rate_limit: int | str | None = None,
     ) -> None:
         check_kiosk_setting(kiosk)
+        rate_limit = check_rate_limit(rate_limit)
         self._tls, self._tls_tmp = resolve_tls(tls)
         try:
             self._ssl_context = server_context(self._tls) if self._tls is not None else None
@@ -171,6 +177,7 @@ class Emulator:
             allow_exec=allow_exec,
             api_versions=api_versions,
             max_body=max_body,
+            rate_limit=rate_limit,
         )
         self._server: ServerThread | None = None
         self.demo_accounts: dict[str, str] = {}
@@ -285,6 +292,22 @@ class Emulator:
         self.ctx.faults = Faults.from_value(value)
 
     @property
+    def rate_limit(self) -> int | None:
+        """API requests allowed in any one-second window (sliding), or ``None`` (no limit);
+        change it at any time (``emu.rate_limit = 200``; ``"200/s"`` works too)."""
+        return self.ctx.rate_limiter.limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: int | str | None) -> None:
+        self.ctx.rate_limiter.limit = check_rate_limit(value)
+
+    @property
+    def rate_limited(self) -> int:
+        """How many API requests the rate limit refused (HTTP 429); each is also in
+        :attr:`requests` with ``fault`` ``"rate_limit"`` and ``status`` 429."""
+        return self.ctx.rate_limiter.refused
+
+    @property
     def copy_delay(self) -> float:
         return self.copies.copy_delay
 
@@ -327,7 +350,8 @@ class Emulator:
 
     @property
     def requests(self) -> list[dict]:
-        """Every API request received: ``{time, method, path, api, endpoint, fault, status}``."""
+        """Every API request received: ``{time, method, path, api, endpoint, fault, status}``
+        (``fault`` ``"rate_limit"`` and ``status`` 429 for one refused by :attr:`rate_limit`)."""
         return self.ctx.requests
 
     def wait_idle(self, timeout: float = 10.0) -> bool:

@@ -20,6 +20,7 @@ from . import _api_v2 as v2
 from ._copy import CopyManager
 from ._faults import GATEWAY_TIMEOUT_HTML, SERVER_ERROR_HTML, DropConnection, Fault, Faults
 from ._http import (
+    RATE_LIMITED,
     WRONG_KEY,
     HttpError,
     express_404,
@@ -28,6 +29,7 @@ from ._http import (
     json_response,
     nextjs_404,
 )
+from ._ratelimit import RateLimiter
 from ._state import EmulatorState
 from ._tokens import Bans
 from ._versions import API_VERSIONS, parse_api_versions
@@ -46,10 +48,12 @@ _NOT_SERVED: dict[str, Callable[[Request], Response]] = {
 
 
 class ApiContext:
-    """Everything the API handlers share: state, copies, switches, request log, bans.
+    """Everything the API handlers share: state, copies, switches, request log, bans, the
+    rate limit.
 
     ``v1_bans`` (60 s) and ``conat_bans`` (30 s) hold the wrong-password bans of v1
     ``user_auth`` and conat ``system.generateUserAuthToken``; their ``seconds`` are settable.
+    ``rate_limiter`` refuses API requests above its limit (see ``_ratelimit``).
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class ApiContext:
         max_body: int = 16 * 1024 * 1024,
         ban_seconds: float = 60.0,
         conat_ban_seconds: float = 30.0,
+        rate_limit: int | None = None,
     ) -> None:
         self.state = state
         self.copies = copies
@@ -72,6 +77,7 @@ class ApiContext:
         self.max_body = max_body
         self.v1_bans = Bans(ban_seconds)
         self.conat_bans = Bans(conat_ban_seconds)
+        self.rate_limiter = RateLimiter(rate_limit)
         self.requests: list[dict] = []
         self.lock = threading.Lock()
 
@@ -109,7 +115,8 @@ class ApiContext:
     def _serve(
         self, api: str, endpoint: str, request: Request, answer: Callable[[], Response]
     ) -> Response:
-        """Log the request, apply faults, and answer (or 404 if ``api`` is not served)."""
+        """Log the request, apply the latency, the rate limit and faults, and answer (or 404 if
+        ``api`` is not served). A request over the rate limit gets 429 and does nothing."""
         record = {
             "time": time.time(),
             "method": request.method,
@@ -120,6 +127,10 @@ class ApiContext:
         }
         self.requests.append(record)
         self.faults.delay()
+        wait = self.rate_limiter.admit()
+        if wait is not None:
+            record["fault"], record["status"] = "rate_limit", 429
+            return _too_many_requests(RateLimiter.retry_after(wait))
         fault = self.faults.decide(endpoint)
         if fault is not None:
             record["fault"] = fault.kind + (" (after)" if fault.after else "")
@@ -140,11 +151,7 @@ class ApiContext:
         if fault.kind == "gateway_timeout":
             return html_response(GATEWAY_TIMEOUT_HTML, 504)
         if fault.kind == "rate_limit":
-            return json_response(
-                {"error": "Too many requests, please try again later."},
-                429,
-                headers={"Retry-After": self.faults.retry_after_header()},
-            )
+            return _too_many_requests(self.faults.retry_after_header())
         status = int(self.faults.error_status or 503)
         html = SERVER_ERROR_HTML.format(code=status, reason=_REASONS.get(status, "Server Error"))
         return html_response(html, status)
@@ -158,3 +165,8 @@ class ApiContext:
         if not self.state.check_api_key(get_api_key(request)):
             raise HttpError(400, WRONG_KEY)
         return json_response(list(self.copies.ledger))
+
+
+def _too_many_requests(retry_after: str) -> Response:
+    """HTTP 429 with a JSON error and ``Retry-After`` (whole seconds)."""
+    return json_response({"error": RATE_LIMITED}, 429, headers={"Retry-After": retry_after})

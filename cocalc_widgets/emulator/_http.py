@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request, Response
 
 NO_AUTH = "You must provide authentication via an API key."
 WRONG_KEY = "No account found. Is your API key wrong?"
+RATE_LIMITED = "Too many requests, please try again later."
 
 
 class HttpError(Exception):

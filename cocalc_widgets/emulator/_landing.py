@@ -142,7 +142,23 @@ def _apis(ctx: ApiContext, site: str) -> str:
         + "".join(items)
         + "</ul><p>Authentication: HTTP Basic with the API key as the user name and an empty "
         "password (or <code>Authorization: Bearer &lt;key&gt;</code>). Running commands in "
-        f"projects is {exec_note}.</p>"
+        f"projects is {exec_note}.</p>" + _rate_limit(ctx)
+    )
+
+
+def _rate_limit(ctx: ApiContext) -> str:
+    """The rate limit (``--rate-limit``) and what a request above it gets."""
+    limit = ctx.rate_limiter.limit
+    if limit is None:
+        return (
+            '<p id="rate-limit" data-rate-limit="">Rate limit (<code>--rate-limit</code>): '
+            "none.</p>"
+        )
+    return (
+        f'<p id="rate-limit" data-rate-limit="{limit}">Rate limit (<code>--rate-limit</code>): '
+        f"<strong>{limit} API requests per second</strong>, counted over a sliding one-second "
+        "window for the whole server; a request above it is answered HTTP 429 with "
+        "<code>Retry-After</code> and does nothing.</p>"
     )
 
 
