@@ -159,6 +159,15 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="create demo projects (Instructor, Student 1..5) and accounts (Student 1..5, in "
         "the org 'demo' that the key's account administers) unless they exist",
     )
+    parser.add_argument(
+        "--demo-projects",
+        type=_project_count,
+        default=None,
+        metavar="N",
+        help="create student projects 'Student 1'..'Student N' in one batch unless they exist "
+        "(e.g. 5000 targets for a fan-out); with --demo, the demo has N students instead of 5 "
+        "(accounts for the first five only)",
+    )
     tls = parser.add_argument_group("https (default: plain http)")
     tls.add_argument(
         "--https",
@@ -196,6 +205,36 @@ def _rate_limit(value: str) -> int:
         raise argparse.ArgumentTypeError(str(err)) from None
     assert limit is not None
     return limit
+
+
+def _project_count(value: str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{value!r}: give a whole number of projects, at least 1")
+    return count
+
+
+def _seed(emu: Emulator, args: argparse.Namespace) -> dict[str, str]:
+    """The projects ``--demo`` and ``--demo-projects`` ask for: ``{title: project_id}``."""
+    from .emulator import DEMO_STUDENTS, student_titles
+
+    count = args.demo_projects
+    if args.demo:
+        return emu.seed_demo(DEMO_STUDENTS if count is None else count)
+    return emu.ensure_projects(student_titles(count)) if count else {}
+
+
+def _print_projects(projects: dict[str, str], shown: int = 8) -> None:
+    """One line per project; past ``shown`` of them, the first ones, how many more, the last."""
+    lines = [f"  project {title!r}: {pid}" for title, pid in projects.items()]
+    if len(lines) > shown:
+        more = f"  ... {len(lines) - shown:,} more (list them with the API: user-query, query)"
+        lines = [*lines[: shown - 1], more, lines[-1]]
+    for line in lines:
+        print(line)
 
 
 def _tls_setting(args: argparse.Namespace) -> TlsSetting:
@@ -247,7 +286,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     except (RuntimeError, ValueError) as err:  # trustme missing, unreadable certificate files
         print(f"error: {err}", file=sys.stderr)
         return 2
-    demo = emu.seed_demo() if args.demo else {}
+    demo = _seed(emu, args)
     emu.start()
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -264,8 +303,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     print(f"  kiosk:      {emu.kiosk}: {KIOSK_SETTINGS[emu.kiosk]}")
     print(f"  rate limit: {emu.ctx.rate_limiter.describe()}")
     _print_tls(emu, throwaway=tls is True)
-    for title, pid in demo.items():
-        print(f"  project {title!r}: {pid}")
+    _print_projects(demo)
     for name, account_id in emu.demo_accounts.items():
         print(f"  account {name!r}: {account_id} (org demo)")
     if emu.demo_accounts:
@@ -274,8 +312,8 @@ def run_emulator(args: argparse.Namespace) -> int:
         print(f"  WARNING: listening on {args.host}, not only on loopback", file=sys.stderr)
         if tls is True:
             print("  WARNING: the throwaway certificate is for loopback only", file=sys.stderr)
-    print("Press Ctrl-C to stop.", flush=True)
-    try:
+    try:  # from here on, a SIGTERM (a KeyboardInterrupt) stops the emulator cleanly
+        print("Press Ctrl-C to stop.", flush=True)
         emu.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -35,6 +35,10 @@ _API_LINES = {
 }
 
 
+_PROJECT_ROWS = 200
+"""Projects listed in the front page's table (an emulator may hold thousands)."""
+
+
 def landing_page(ctx: ApiContext, request: Request) -> Response:
     """The front page as HTML, with the kiosk pages' stylesheet and Content-Security-Policy."""
     base = request.script_root
@@ -64,7 +68,7 @@ def _projects(ctx: ApiContext, base: str) -> str:
             "<code>--demo</code>.</p>"
         )
     rows = []
-    for p in projects:
+    for p in projects[:_PROJECT_ROWS]:
         pid = p["project_id"]
         folder = escape(f"{base}/projects/{quote(pid)}/files/")
         rows.append(
@@ -78,11 +82,23 @@ def _projects(ctx: ApiContext, base: str) -> str:
         '<table id="projects"><tr><th>Title</th><th>Project id</th><th>Pages</th></tr>'
         + "".join(rows)
         + "</table>"
-        "<p>A file's kiosk page: <code>/projects/&lt;project_id&gt;/files/&lt;path&gt;"
+        + _more_projects(len(projects))
+        + "<p>A file's kiosk page: <code>/projects/&lt;project_id&gt;/files/&lt;path&gt;"
         "?fullscreen=kiosk&amp;session=</code> (what <code>CoCalcFrame</code> loads). Its plain "
         "page, the same URL without <code>fullscreen=kiosk</code> (or with "
         "<code>?fullscreen=project</code>), shows the file in a normal page; an empty "
         "<code>&lt;path&gt;</code> shows the project's files.</p>"
+    )
+
+
+def _more_projects(count: int) -> str:
+    """A note for the projects past the table's first :data:`_PROJECT_ROWS`."""
+    if count <= _PROJECT_ROWS:
+        return ""
+    return (
+        f'<p id="more-projects">... and {count - _PROJECT_ROWS:,} more ({count:,} projects in '
+        "all): list them with the API (v2 <code>user-query</code>, v1 <code>query</code>, conat "
+        "<code>db.userQuery</code>).</p>"
     )
 
 

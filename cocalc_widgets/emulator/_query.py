@@ -9,41 +9,36 @@ own account); set queries change a project's ``title``/``description`` or one's 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._copy import iso
 from ._ops import OpFailed
 from ._state import Account, EmulatorState, Project
 
-PROJECT_FIELDS = (
-    "project_id",
-    "title",
-    "description",
-    "created",
-    "last_edited",
-    "state",
-    "users",
-    "deleted",
-    "hidden",
-)
 SETTABLE = {"projects": ("title", "description"), "accounts": ("first_name", "last_name")}
 ACCOUNT_FIELDS = ("account_id", "first_name", "last_name", "email_address", "created")
 
 
-def _project_row(state: EmulatorState, project: Project) -> dict[str, Any]:
+def _users(state: EmulatorState, project: Project) -> dict[str, dict[str, str]]:
     users = {state.account_id: {"group": "owner"}}
     users.update({a: {"group": "collaborator"} for a in project.collaborators})
-    return {
-        "project_id": project.project_id,
-        "title": project.title,
-        "description": project.description,
-        "created": iso(project.created),
-        "last_edited": iso(project.created),
-        "state": {"state": "running"},
-        "users": users,
-        "deleted": False,
-        "hidden": False,
-    }
+    return users
+
+
+# A project row's fields: each computed only when a query asks for it (5,000 rows stay cheap).
+_PROJECT_VALUES: dict[str, Callable[[EmulatorState, Project], Any]] = {
+    "project_id": lambda _state, p: p.project_id,
+    "title": lambda _state, p: p.title,
+    "description": lambda _state, p: p.description,
+    "created": lambda _state, p: iso(p.created),
+    "last_edited": lambda _state, p: iso(p.created),
+    "state": lambda _state, _p: {"state": "running"},
+    "users": _users,
+    "deleted": lambda _state, _p: False,
+    "hidden": lambda _state, _p: False,
+}
+PROJECT_FIELDS = tuple(_PROJECT_VALUES)
 
 
 def _account_row(account: Account, owner: bool) -> dict[str, Any]:
@@ -64,12 +59,15 @@ def _is_get(template: object) -> bool:
     return template is None
 
 
-def _select(rows: list[dict], template: dict, table: str, allowed: tuple[str, ...]) -> list[dict]:
+def _check_fields(template: dict, table: str, allowed: Iterable[str]) -> None:
     for key in template:
         if key not in allowed:
             raise OpFailed(
                 f"FATAL: user get queries not allowed for field '{key}' of table '{table}'"
             )
+
+
+def _select(rows: Iterable[dict], template: dict) -> list[dict]:
     out = []
     for row in rows:
         if all(value is None or row.get(key) == value for key, value in template.items()):
@@ -77,28 +75,43 @@ def _select(rows: list[dict], template: dict, table: str, allowed: tuple[str, ..
     return out
 
 
-def _get(state: EmulatorState, account_id: str, table: str, template: object) -> object:
-    if table in ("projects", "projects_all"):
-        with state.lock:
+def _project_rows(state: EmulatorState, account_id: str, template: dict) -> list[dict]:
+    """The rows (the template's fields only) of the account's projects, newest first; only
+    the named project's when the template gives a ``project_id``."""
+    wanted = template.get("project_id")
+    with state.lock:
+        if isinstance(wanted, str):
+            found = state.projects.get(wanted)
+            projects = [] if found is None else [found]
+        else:
             projects = sorted(state.projects.values(), key=lambda p: p.created, reverse=True)
-        rows = [
-            _project_row(state, p)
-            for p in projects
-            if state.is_collaborator(account_id, p.project_id)
-        ]
-        allowed: tuple[str, ...] = PROJECT_FIELDS
-    elif table == "accounts":
-        account = state.accounts[account_id]
-        rows, allowed = [_account_row(account, account_id == state.account_id)], ACCOUNT_FIELDS
-    else:
+        owner = account_id == state.account_id
+        mine = [p for p in projects if owner or account_id in p.collaborators]
+    values = [(key, _PROJECT_VALUES[key]) for key in template]
+    return [{key: value(state, p) for key, value in values} for p in mine]
+
+
+def _get(state: EmulatorState, account_id: str, table: str, template: object) -> object:
+    if table not in ("projects", "projects_all", "accounts"):
         raise OpFailed(f"FATAL: table '{table}' is not supported by the cocalc-widgets emulator")
     if isinstance(template, list):
         if len(template) != 1 or not isinstance(template[0], dict):
             raise OpFailed("malformed query")
-        return _select(rows, template[0], table, allowed)
-    if not isinstance(template, dict):
+        pattern = template[0]
+    elif isinstance(template, dict):
+        pattern = template
+    else:
         raise OpFailed("malformed query")
-    found = _select(rows, template, table, allowed)
+    if table == "accounts":
+        _check_fields(pattern, table, ACCOUNT_FIELDS)
+        account = state.accounts[account_id]
+        rows = [_account_row(account, account_id == state.account_id)]
+    else:
+        _check_fields(pattern, table, PROJECT_FIELDS)
+        rows = _project_rows(state, account_id, pattern)
+    found = _select(rows, pattern)
+    if isinstance(template, list):
+        return found
     return found[0] if found else None
 
 

@@ -217,7 +217,7 @@ class EmulatorState:
             },
         }
         tmp = self._meta_path().with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1))
+        tmp.write_text(json.dumps(data, separators=(",", ":")))  # C encoder: 5,000 projects fast
         tmp.chmod(0o600)
         tmp.replace(self._meta_path())
 
@@ -235,6 +235,21 @@ class EmulatorState:
             self.projects[pid].description = description or self.projects[pid].description
             self._save()
         return pid
+
+    def create_projects(self, titles: Iterable[str]) -> list[str]:
+        """Create one project per title (new ids, one metadata write); returns their ids."""
+        ids: list[str] = []
+        with self.lock:
+            try:
+                for title in titles:
+                    pid = str(uuid.uuid4())
+                    (self.data_dir / pid).mkdir()
+                    self.projects[pid] = Project(pid, title=title)
+                    ids.append(pid)
+            finally:  # the folders made before a failure stay, and so do their titles
+                if ids:
+                    self._save()
+        return ids
 
     def update_project(
         self, project_id: str, *, title: str | None = None, description: str | None = None
