@@ -386,6 +386,39 @@ class CoCalcClient:
         is done: it then runs in the background, see ``copy_wait``). A copy is never re-sent:
         after a lost reply the client looks it up (API v1), or raises :class:`OutcomeUnknown`.
         """
+        request = self._copy_request(
+            src_project_id,
+            src_path,
+            target_project_id,
+            target_path,
+            overwrite_newer=overwrite_newer,
+            delete_missing=delete_missing,
+            backup=backup,
+            timeout=timeout,
+            bwlimit=bwlimit,
+            exclude=exclude,
+            scheduled=scheduled,
+            wait_until_done=wait_until_done,
+        )
+        return self._start_copy(request)
+
+    def _copy_request(
+        self,
+        src_project_id: str,
+        src_path: str,
+        target_project_id: str,
+        target_path: str | None = None,
+        *,
+        overwrite_newer: bool = False,
+        delete_missing: bool = False,
+        backup: bool = False,
+        timeout: float | None = None,
+        bwlimit: str | int | None = None,
+        exclude: str | Iterable[str] | None = None,
+        scheduled: datetime | str | None = None,
+        wait_until_done: bool = False,
+    ) -> dict[str, Any]:
+        """A copy's checked request (raises :class:`BadInput`); nothing is sent."""
         request = {
             "src_project_id": check.project_id(src_project_id, "src_project_id"),
             "src_path": check.path(src_path, "src_path"),
@@ -404,6 +437,10 @@ class CoCalcClient:
             raise BadInput(
                 "scheduled copies run later: wait_until_done=True cannot be used with scheduled"
             )
+        return request
+
+    def _start_copy(self, request: dict[str, Any]) -> CopyJob:
+        """Send a checked copy request on the generation that has its options."""
         needs = [name for name in COPY_EXTRAS if request[name] is not None]
         method = "copy_path_between_projects"
         gen = self._generation("copy", method, needs)
@@ -415,6 +452,23 @@ class CoCalcClient:
         if job._poll is not None:  # a background copy's own errors, or a status request's
             label = method if job._changed is not None else "copy_path_status"
             job._poll = _labelled(job._poll, label, gen.name)
+        return job
+
+    def _watch(self, copy_path_id: str, request: dict[str, Any], api: str | None) -> CopyJob:
+        """A job for a copy started earlier (by id, on the generation that started it)."""
+        name = api if api in self._gens and api != "conat" else self.detect_api()
+        gen = self._gens[name]
+        if "copy_status" not in gen.prefers:
+            raise BadInput(f"copies started on API {name} cannot be looked up by id")
+        job = CopyJob(
+            copy_path_id,
+            request,
+            poll=_labelled(
+                lambda: gen.copy_status(copy_path_id, request), "copy_path_status", name
+            ),
+            schedule=self.poll_schedule,
+            api=name,
+        )
         return job
 
     def copy_path_status(

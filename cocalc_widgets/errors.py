@@ -22,6 +22,7 @@ __all__ = [
     "CommandTimeout",
     "CopyFailed",
     "FrameNotReady",
+    "JournalError",
     "NotFound",
     "OutcomeUnknown",
     "PermissionDenied",
@@ -122,6 +123,11 @@ class OutcomeUnknown(CoCalcError):
 class _ServerFailedMidway(OutcomeUnknown, ServerError):
     """A server error page in reply to a call that changes something: both a
     :class:`ServerError` and an :class:`OutcomeUnknown` (it may have been carried out)."""
+
+
+class JournalError(CoCalcError):
+    """The journal of fan-out copies cannot be used: damaged, of another format, or the same
+    hand-out is running in another process. Nothing was sent, and the file is unchanged."""
 
 
 class CopyFailed(CoCalcError):

@@ -5,12 +5,14 @@ server's latency allows, not a hundred times one copy."""
 from __future__ import annotations
 
 import html
+import os
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _resume
 from ._progress import Progress
 from ._validate import short
 from .copyjob import CopyJob, CopyStatus
@@ -26,8 +28,14 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .client import CoCalcClient
+    from .journal import Handout, Journal
 
 __all__ = ["CopyResult", "CopyResults", "copy_to_many", "wait_all"]
+
+#: The states after which nothing more happens to a copy, as far as the client can tell.
+_FINAL = ("done", "failed", "not started", "unknown", "done before", "failed before")
+_BAD = ("failed", "not started", "unknown", "failed before")
+_PER_PAGE = 50
 
 
 @dataclass
@@ -39,6 +47,13 @@ class CopyResult:
     job: CopyJob | None = None
     error: CoCalcError | None = None
     label: str = ""
+    #: ``"done"`` or ``"failed"`` when an earlier run of the same hand-out finished this copy
+    #: (from the journal; nothing was sent this time).
+    before: str | None = None
+    #: CoCalc's error text of a copy that failed before.
+    before_error: str | None = None
+    #: Where the copy goes in its source's terms: ``(target_project_id, target path)``.
+    key: tuple[str, str] = ("", "")
 
     @property
     def status(self) -> CopyStatus | None:
@@ -47,8 +62,11 @@ class CopyResult:
 
     @property
     def state(self) -> str:
-        """``done``, ``failed``, ``running``, ``pending``, ``scheduled``, ``not started`` or
-        ``unknown`` (the reply to the copy request was lost: it may or may not have run)."""
+        """``done``, ``failed``, ``running``, ``pending``, ``scheduled``, ``not started``,
+        ``unknown`` (the reply to the copy request was lost: it may or may not have run), or
+        ``done before`` / ``failed before`` (an earlier run of the hand-out finished it)."""
+        if self.before is not None:
+            return f"{self.before} before"
         if self.error is not None and (self.status is None or not self.status.done):
             # A lost reply to the copy request: the copy may have run, so it is not "not started".
             started = self.job is not None or isinstance(self.error, OutcomeUnknown)
@@ -59,16 +77,20 @@ class CopyResult:
     def finished(self) -> bool:
         """Nothing more will happen to this target's copy as far as the client can tell: it
         finished (well or not), could not start, or its outcome is unknown."""
-        return self.state in ("done", "failed", "not started", "unknown")
+        return self.state in _FINAL
 
     @property
     def ok(self) -> bool:
-        """The copy finished without error."""
+        """The copy finished without error (in this run or an earlier one)."""
+        if self.before is not None:
+            return self.before == "done"
         return self.error is None and self.status is not None and self.status.ok
 
     @property
     def reason(self) -> str:
         """Why it failed (CoCalc's text), or ``""``."""
+        if self.before == "failed":
+            return self.before_error or ""
         if self.status is not None and self.status.error:
             return self.status.error
         return str(self.error) if self.error else ""
@@ -77,6 +99,12 @@ class CopyResult:
 class CopyResults(list):
     """A list of :class:`CopyResult` with a summary table as its notebook display."""
 
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # The hand-out's journal entry (copy_to_many), and the results already written to it.
+        self._handout: Handout | None = None
+        self._recorded: set[int] = set()
+
     @property
     def jobs(self) -> list[CopyJob]:
         """The jobs that started."""
@@ -84,42 +112,74 @@ class CopyResults(list):
 
     @property
     def failed(self) -> list[CopyResult]:
-        """The targets that failed, could not start, or whose outcome is unknown."""
-        return [r for r in self if r.state in ("failed", "not started", "unknown")]
+        """The targets that failed (now or before), could not start, or whose outcome is
+        unknown."""
+        return [r for r in self if r.state in _BAD]
 
-    def summary(self) -> str:
-        """One line: how many copies are done, failed, still running."""
+    def counts(self) -> dict[str, int]:
+        """How many targets are in each state."""
         counts: dict[str, int] = {}
         for r in self:
             counts[r.state] = counts.get(r.state, 0) + 1
-        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        return counts
+
+    def summary(self) -> str:
+        """One line: how many copies are done, failed, still running."""
+        return ", ".join(f"{n} {state}" for state, n in sorted(self.counts().items()))
 
     def __repr__(self) -> str:
         return f"<CopyResults: {self.summary()}>"
 
-    def table(self) -> str:
-        """A plain-text table: one line per target, with CoCalc's reason for failures."""
+    def _ordered(self) -> list[CopyResult]:
+        """Failures first (in target order), then the rest."""
+        bad = [r for r in self if r.state in _BAD]
+        return bad + [r for r in self if r.state not in _BAD]
+
+    def _page(self, page: int, per_page: int) -> tuple[list[CopyResult], int, int]:
+        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+            raise BadInput(f"page must be a positive integer, got {short(page)}")
+        if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
+            raise BadInput(f"per_page must be a positive integer, got {short(per_page)}")
+        pages = max(1, -(-len(self) // per_page))
+        page = min(page, pages)
+        rows = self._ordered()[(page - 1) * per_page : page * per_page]
+        return rows, page, pages
+
+    def table(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
+        """A plain-text table: the counts, then one line per target with CoCalc's reason,
+        failures first, ``per_page`` lines a page."""
+        rows, page, pages = self._page(page, per_page)
         lines = [f"Copies: {self.summary()}"]
         lines += [
-            f"  {r.state:<11} {r.label}" + (f"  ({r.reason})" if r.reason else "") for r in self
+            f"  {r.state:<13} {r.label}" + (f"  ({r.reason})" if r.reason else "") for r in rows
         ]
+        if pages > 1:
+            lines.append(f"  page {page} of {pages}: .table(page={min(page + 1, pages)})")
         return "\n".join(lines)
 
-    def table_html(self) -> str:
+    def table_html(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
         """The same table in HTML, for notebooks."""
-        colors = {"done": "#2a7", "failed": "#c33", "not started": "#c33", "unknown": "#c80"}
-        rows = "".join(
+        rows, page, pages = self._page(page, per_page)
+        colors = {"done": "#2a7", "done before": "#2a7", "unknown": "#c80"}
+        colors.update({state: "#c33" for state in ("failed", "not started", "failed before")})
+        body = "".join(
             "<tr>"
             f"<td style='text-align:left'>{html.escape(r.label)}</td>"
             f"<td style='text-align:left;color:{colors.get(r.state, '#888')}'>{r.state}</td>"
             f"<td style='text-align:left'>{html.escape(r.reason)}</td>"
             "</tr>"
-            for r in self
+            for r in rows
+        )
+        more = (
+            f"<div>page {page} of {pages} (failures first): "
+            f"<code>.table_html(page={min(page + 1, pages)})</code></div>"
+            if pages > 1
+            else ""
         )
         return (
             f"<div><b>Copies</b>: {html.escape(self.summary())}"
             "<table><tr><th style='text-align:left'>target</th><th>state</th>"
-            f"<th style='text-align:left'>reason</th></tr>{rows}</table></div>"
+            f"<th style='text-align:left'>reason</th></tr>{body}</table>{more}</div>"
         )
 
 
@@ -131,37 +191,111 @@ def copy_to_many(
     *,
     max_in_flight: int = 16,
     labels: Sequence[str] | None = None,
+    journal: str | os.PathLike[str] | bool | Journal | None = None,
+    fresh: bool = False,
+    resend_unknown: bool = False,
     **options: Any,
 ) -> CopyResults:
     """Start a copy of ``src_path`` to every target: a project id (the copy keeps
     ``src_path``) or a ``(target_project_id, target_path)`` pair.
 
     At most ``max_in_flight`` requests are sent at once. A target whose copy cannot start
-    keeps its error in its :class:`CopyResult`; it never hides the others. Targets of another
-    shape raise :class:`BadInput` before anything is sent.
+    keeps its error in its :class:`CopyResult`; it never hides the others. Bad targets
+    (another shape, duplicates) or options raise :class:`BadInput` before anything is sent.
+
+    Every hand-out is written to a journal (``journal``: a path; default
+    ``.cocalc-widgets/journal.sqlite`` here, see :mod:`cocalc_widgets.journal`; ``False``: none),
+    so that running the same hand-out again (same source, path, targets and options) resumes
+    it: copies that finished are reported as ``done before`` and not sent again, copies with an
+    id are watched, and copies whose send was in flight when a run stopped are looked up (API
+    v1) or reported as ``unknown`` (``resend_unknown=True`` sends them again). ``fresh=True``
+    starts the hand-out over. A second process running the same hand-out at the same time gets
+    a :class:`JournalError` and sends nothing.
     """
     items = _targets(targets)
     if labels is not None and len(labels) != len(items):
         raise BadInput(f"labels has {len(labels)} entries for {len(items)} targets")
+    requests = [
+        client._copy_request(src_project_id, src_path, pid, path, **options) for pid, path in items
+    ]
+    keys = [(r["target_project_id"], r["target_path"] or r["src_path"]) for r in requests]
+    _refuse_duplicates(keys)
+    if requests:
+        src_project_id, src_path = requests[0]["src_project_id"], requests[0]["src_path"]
     results = CopyResults(
-        CopyResult(pid, path, label=labels[i] if labels else f"{pid}:{path or src_path}")
-        for i, (pid, path) in enumerate(items)
+        CopyResult(pid, path, label=labels[i] if labels else f"{pid}:{path or src_path}", key=key)
+        for i, ((pid, path), key) in enumerate(zip(items, keys, strict=True))
     )
     if not results:
         return results
-
-    def start(result: CopyResult) -> None:
-        try:
-            result.job = client.copy_path_between_projects(
-                src_project_id, src_path, result.target_project_id, result.target_path, **options
-            )
-        except CoCalcError as err:
-            result.error = err
-
+    request_of = {id(r): req for r, req in zip(results, requests, strict=True)}
     client.detect_api()  # once, before the threads start (copies with options may go elsewhere)
-    with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(results)))) as pool:
-        list(pool.map(start, results))
+    handout = _resume.open_handout(
+        client, journal, src_project_id, src_path, keys, _journal_options(options), fresh
+    )
+    results._handout = handout
+    try:
+        todo = _resume.plan(list(results), handout.rows() if handout else {})
+        for result, row in todo.before:
+            result.before, result.before_error = row.state, row.error
+        claimed = {row.copy_id for _, row in todo.watch if row.copy_id}
+        for result, row in todo.watch:
+            assert row.copy_id is not None
+            result.job = client._watch(row.copy_id, request_of[id(result)], row.api)
+        send = list(todo.send)
+        if todo.lost:
+            found = _resume.find_lost(client, src_project_id, src_path, todo.lost, claimed)
+            for result, row in todo.lost:
+                status = None if found is None else found.get(result.key)
+                if status is not None and status.copy_path_id:
+                    result.job = client._watch(status.copy_path_id, request_of[id(result)], "v1")
+                    result.job._last = status
+                    handout.record(  # type: ignore[union-attr]
+                        result.key, "sent", copy_id=status.copy_path_id, api="v1"
+                    )
+                elif found is not None or resend_unknown:
+                    send.append(result)  # CoCalc never got it (v1), or asked to resend
+                else:
+                    result.error = _resume.unknown_error(row, can_resend=True)
+
+        def start(result: CopyResult) -> None:
+            if handout is not None:
+                handout.record(result.key, "sending", sent_at=time.time())
+            try:
+                result.job = client._start_copy(request_of[id(result)])
+            except CoCalcError as err:
+                result.error = err
+            if handout is not None:
+                state, fields = _resume.started(result)
+                handout.record(result.key, state, **fields)
+                if state not in ("sending", "sent"):
+                    results._recorded.add(id(result))  # ended already: nothing left to record
+
+        if send:
+            with ThreadPoolExecutor(max_workers=max(1, min(max_in_flight, len(send)))) as pool:
+                list(pool.map(start, send))
+    finally:
+        if handout is not None:
+            handout.release()
     return results
+
+
+def _journal_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options that make a hand-out what it is (``wait_until_done`` does not)."""
+    return {k: v for k, v in options.items() if k != "wait_until_done" and v not in (None, False)}
+
+
+def _refuse_duplicates(keys: list[tuple[str, str]]) -> None:
+    seen: set[tuple[str, str]] = set()
+    dupes = []
+    for key in keys:
+        if key in seen and key not in dupes:
+            dupes.append(key)
+        seen.add(key)
+    if dupes:
+        shown = ", ".join(f"{pid}:{path}" for pid, path in dupes[:5])
+        more = f" and {len(dupes) - 5} more" if len(dupes) > 5 else ""
+        raise BadInput(f"the targets name the same place twice: {shown}{more}")
 
 
 def _targets(targets: object) -> list[tuple[str, str | None]]:
@@ -212,6 +346,8 @@ def wait_all(
     last_full = start
     probing = any(r.job is not None and r.job.api == "v2" for r in results)
     bar = Progress.maybe(progress, label, total=len(results), delay=0.5)
+    if not isinstance(results, CopyResults) or not hasattr(results, "_recorded"):
+        results = CopyResults(results)
 
     def pending() -> list[CopyResult]:
         return [r for r in results if r.job is not None and r.error is None and not _finished(r)]
@@ -239,8 +375,10 @@ def wait_all(
                 if probing and any(_finished(r) for r in batch):
                     probing = False  # copies are finishing: poll them all from now on
                 todo = pending()
+                _resume.record_finals(results._handout, results, results._recorded)
     finally:
-        failed = any(r.state in ("failed", "not started", "unknown") for r in results)
+        _resume.record_finals(getattr(results, "_handout", None), results, results._recorded)
+        failed = any(r.state in _BAD for r in results)
         bar.close("failed" if failed else "done")
     return results
 

@@ -12,6 +12,7 @@ import difflib
 import os
 import re
 import shlex
+import time
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -202,6 +203,18 @@ class CoCalcMagics(Magics):
     @argument("--exclude", action="append", metavar="PATTERN", help="rsync pattern to skip")
     @argument("--timeout", type=float, metavar="S", help="rsync's inactivity limit in seconds")
     @argument("--scheduled", metavar="WHEN", help="run later: an ISO time (API v1)")
+    @argument(
+        "--journal",
+        metavar="PATH",
+        help="the journal of hand-outs (default: .cocalc-widgets/journal.sqlite here)",
+    )
+    @argument("--no-journal", action="store_true", help="keep no journal of this hand-out")
+    @argument("--fresh", action="store_true", help="start this hand-out over (send every copy)")
+    @argument(
+        "--resend-unknown",
+        action="store_true",
+        help="send again the copies whose earlier send may or may not have reached CoCalc",
+    )
     @line_magic
     def cocalc_copy(self, line: str) -> Any:
         """Copy a file or folder from one CoCalc project to one or many others.
@@ -214,6 +227,9 @@ class CoCalcMagics(Magics):
         Waits for the copies (with a progress bar) unless ``--no-wait``; returns the
         :class:`CopyJob` (one target) or a :class:`CopyResults` list (many), and shows a
         summary of what succeeded and what failed, with CoCalc's reason.
+
+        A hand-out to many targets is journaled: running the same line again resumes it
+        (finished copies are ``done before`` and not sent again; ``--fresh`` sends them all).
         """
         args = _parse(self.cocalc_copy, _expand_lists(line))
         src_ref, src_path = _split_ref(args.source)
@@ -242,15 +258,23 @@ class CoCalcMagics(Magics):
         labels = [f"{p}:{path or src_path}" for p, path in refs]
         if len(refs) == 1 and not args.no_wait:
             return self._copy_one(src_id, src_path, ids[refs[0][0]], refs[0][1], options)
-        results = copy_to_many(
-            self.client,
-            src_id,
-            src_path,
-            [(ids[p], path) for p, path in refs],
-            max_in_flight=self.max_in_flight,
-            labels=labels,
-            **options,
-        )
+        try:
+            results = copy_to_many(
+                self.client,
+                src_id,
+                src_path,
+                [(ids[p], path) for p, path in refs],
+                max_in_flight=self.max_in_flight,
+                labels=labels,
+                journal=False if args.no_journal else args.journal,
+                fresh=args.fresh,
+                resend_unknown=args.resend_unknown,
+                **options,
+            )
+        except BadInput as err:
+            raise UsageError(str(err)) from None
+        except CoCalcError as err:  # the journal is locked or damaged: nothing was sent
+            raise _one_line(err) from None
         if len(refs) == 1 and results[0].error is not None:
             raise _one_line(results[0].error)
         if not args.no_wait and not args.scheduled:
@@ -300,6 +324,14 @@ class CoCalcMagics(Magics):
     @argument("--pending", action="store_true", help="only unfinished copies")
     @argument("--failed", action="store_true", help="only failed copies")
     @argument("--limit", type=int, default=None, help="at most this many (1000 max)")
+    @argument(
+        "--journal",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PATH",
+        help="list the hand-outs of the journal (default file if no PATH) and their counts",
+    )
     @line_magic
     def cocalc_copy_status(self, line: str) -> Any:
         """Show the status of one copy, or search copies by project (API v1).
@@ -310,6 +342,8 @@ class CoCalcMagics(Magics):
             %cocalc_copy_status --failed --src Instructor
         """
         args = _parse(self.cocalc_copy_status, line)
+        if args.journal is not None:
+            return self._journal_table(args.journal or None)
         if args.copy_path_id and (args.src or args.target):
             raise UsageError("give a COPY_PATH_ID or --src/--target, not both")
         if not args.copy_path_id and not (args.src or args.target):
@@ -333,6 +367,19 @@ class CoCalcMagics(Magics):
         except CoCalcError as err:
             raise _one_line(err) from None
         return found
+
+    def _journal_table(self, path: str | None) -> Any:
+        from .journal import Journal, default_path
+
+        target = path or default_path()
+        if not os.path.exists(target):
+            raise UsageError(f"no journal at {target}: no hand-out was journaled there yet")
+        try:
+            with Journal(target) as journal:
+                handouts = journal.handouts()
+        except CoCalcError as err:
+            raise _one_line(err) from None
+        return _HandoutTable(str(target), handouts)
 
     # -- %cocalc_embed ----------------------------------------------------------------------
     @magic_arguments()
@@ -373,6 +420,47 @@ class _Summary:
 
     def _repr_html_(self) -> str:
         return self.results.table_html()
+
+
+class _HandoutTable(list):
+    """The hand-outs of a journal (a list of dicts), shown as a table."""
+
+    def __init__(self, path: str, handouts: list[dict[str, Any]]) -> None:
+        super().__init__(handouts)
+        self.path = path
+
+    @staticmethod
+    def _counts(item: dict[str, Any]) -> str:
+        return ", ".join(f"{n} {state}" for state, n in sorted(item["counts"].items()))
+
+    def __repr__(self) -> str:
+        lines = [f"Hand-outs in {self.path}:"]
+        for item in self:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item["updated"]))
+            running = " (running)" if item["running"] else ""
+            lines.append(
+                f"  {when} {item['src_project_id'][:8]}:{item['src_path']} -> "
+                f"{item['targets']} targets{running}: {self._counts(item)}"
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            "<tr>"
+            f"<td>{time.strftime('%Y-%m-%d %H:%M', time.localtime(i['updated']))}</td>"
+            f"<td><code>{html.escape(i['src_project_id'][:8])}:{html.escape(i['src_path'])}"
+            f"</code></td><td>{i['targets']}</td>"
+            f"<td>{'running' if i['running'] else ''}</td>"
+            f"<td>{html.escape(self._counts(i))}</td></tr>"
+            for i in self
+        )
+        return (
+            f"<div><b>Hand-outs</b> in <code>{html.escape(self.path)}</code><table><tr>"
+            "<th>updated</th><th>source</th><th>targets</th><th></th><th>copies</th></tr>"
+            f"{rows}</table></div>"
+        )
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -48,6 +48,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.longrepr = f"this test must run here ({env}={os.environ[env]}), but it skipped: {reason}"
 
 
+@pytest.fixture(autouse=True)
+def _journal_per_test(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's fan-outs journal into a file of their own (never the checkout's folder)."""
+    folder = tmp_path_factory.mktemp("journal")
+    monkeypatch.setenv("COCALC_WIDGETS_JOURNAL", str(folder / "journal.sqlite"))
+
+
 def run_slow(config: pytest.Config) -> bool:
     return bool(config.getoption("--run-slow") or os.environ.get("COCALC_RUN_SLOW"))
 

@@ -52,6 +52,8 @@ def test_targets_from_a_python_list(shell, emulator, handout):
     results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md $targets")
     assert [r.ok for r in results] == [True, True]
     results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md {{targets}} --no-wait")
+    assert [r.state for r in results] == ["done before", "done before"]  # the same hand-out: resumed
+    results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md {{targets}} --no-wait --fresh")
     assert len(results) == 2 and all(r.job is not None for r in results)
     shell.user_ns["many"] = [emulator.pb, emulator.pc]
     assert len(shell.run_cell(f"jobs = %cocalc_copy {emulator.pa}:handout/README.md $many").result or shell.user_ns["jobs"]) == 2
@@ -177,3 +179,21 @@ def test_a_key_set_with_config_never_shows_in_config_output(shell, emulator, cap
     magics = shell.magics_manager.registry["CoCalcMagics"]
     assert magics.api_key == "***" and emulator.api_key not in repr(magics)
     assert magics.client.ping().latency >= 0  # the key set with %config is the one used
+
+
+def test_running_a_hand_out_again_resumes_it_and_the_journal_lists_it(shell, emulator, handout, capsys):
+    line = f"{emulator.pa}:handout {emulator.pb} {emulator.pc}"
+    first = shell.run_line_magic("cocalc_copy", line)
+    assert [r.state for r in first] == ["done", "done"] and len(emulator.ledger) == 2
+    again = shell.run_line_magic("cocalc_copy", line)
+    assert [r.state for r in again] == ["done before", "done before"]
+    assert len(emulator.ledger) == 2  # nothing sent twice
+    assert "2 done before" in capsys.readouterr().out
+    table = shell.run_line_magic("cocalc_copy_status", "--journal")
+    assert len(table) == 1 and table[0]["counts"] == {"done": 2} and not table[0]["running"]
+    assert "2 targets" in repr(table) and "2 done" in repr(table)
+    fresh = shell.run_line_magic("cocalc_copy", line + " --fresh")
+    assert [r.state for r in fresh] == ["done", "done"] and len(emulator.ledger) == 4
+    with pytest.raises(UsageError, match="same place twice"):
+        shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb} {emulator.pb}")
+    assert len(emulator.ledger) == 4
