@@ -384,6 +384,7 @@ def wait_all(
 
 
 _PAGE = 1000  # CoCalc's maximum ``limit`` for a copy_path_status search
+_MAX_OFFSET = 100_000  # and its maximum ``offset``
 _PROBES = 4  # copies polled while none has finished (API v2)
 _FULL_ROUND_MIN = 2.0  # seconds: while probing, every copy is still polled at least this often
 _LOCAL_PAUSE = 0.05  # seconds between looks at copies that need no request (conat)
@@ -398,6 +399,36 @@ def _finished(result: CopyResult) -> bool:
     return status is not None and status.done
 
 
+def _sweep(client: CoCalcClient, src: str, group: list[CopyResult]) -> list[CopyResult]:
+    """Update ``group`` (v1 copies from ``src``) from CoCalc's search of finished copies, paged
+    (newest first) until the pages are older than the oldest copy asked about; returns those
+    that still need a request of their own (only when the search failed or ran out)."""
+    oldest = min(r.job.requested_at for r in group) + client.clock_skew - 5  # type: ignore[union-attr]
+    wanted = {r.job.copy_path_id: r for r in group}  # type: ignore[union-attr]
+    offset = 0
+    while wanted:
+        try:
+            page = client.copy_path_status(
+                src_project_id=src, pending=False, limit=_PAGE, offset=offset
+            )
+        except CoCalcError:
+            return list(wanted.values())
+        found = page if isinstance(page, list) else [page]
+        for status in found:
+            result = wanted.pop(status.copy_path_id, None)
+            if result is not None:
+                result.job._last = status  # type: ignore[union-attr]
+        times = [s.time.timestamp() for s in found if s.time is not None]
+        # A short page is the end; a page that reaches back before our copies means that the
+        # ones not seen yet have not finished.
+        if len(found) < _PAGE or not times or min(times) < oldest:
+            return []
+        offset += _PAGE
+        if offset > _MAX_OFFSET:
+            return list(wanted.values())
+    return []
+
+
 def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolExecutor) -> None:
     """One status round for every unfinished copy, as few requests as the API allows."""
     searchable = [r for r in todo if r.job is not None and r.job.api == "v1"]
@@ -409,26 +440,7 @@ def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolEx
         for r in searchable:
             by_src.setdefault(r.job.request["src_project_id"], []).append(r)  # type: ignore[union-attr]
         for src, group in by_src.items():
-            try:  # the finished copies from this project, newest first
-                page = client.copy_path_status(src_project_id=src, pending=False, limit=_PAGE)
-            except CoCalcError:
-                singles.extend(group)
-                continue
-            found = page if isinstance(page, list) else [page]
-            seen = {s.copy_path_id: s for s in found}
-            # The page is newest first: a copy of ours that is not in it has not finished,
-            # unless the page is full and ends with copies newer than ours.
-            times = [s.time.timestamp() for s in found if s.time is not None]
-            horizon = None
-            if len(found) >= _PAGE:
-                horizon = min(times) if times else float("inf")
-            for r in group:
-                job = r.job
-                status = seen.get(job.copy_path_id)  # type: ignore[union-attr]
-                if status is not None:
-                    job._last = status  # type: ignore[union-attr]
-                elif horizon is not None and horizon > job.requested_at + client.clock_skew - 5:  # type: ignore[union-attr]
-                    singles.append(r)  # it may be further down the list: ask for it alone
+            singles.extend(_sweep(client, src, group))
 
     def one(result: CopyResult) -> None:
         try:

@@ -25,6 +25,8 @@ class FakeClient:
 
     def copy_path_status(self, **filters):
         self.searches += 1
+        if isinstance(self.page, dict):  # pages by offset
+            return self.page.get(filters.get("offset") or 0, [])
         return self.page
 
     def status_of(self, copy_path_id):
@@ -65,12 +67,16 @@ def test_a_full_page_of_older_copies_means_ours_are_unfinished():
     assert client.singles == []  # ours would be on the page if they had finished
 
 
-def test_a_full_page_of_newer_copies_means_ours_are_asked_for_alone():
-    client = FakeClient(old_rows(1000, time.time() + 60))
+def test_a_full_page_of_newer_copies_means_the_next_page_is_searched():
+    client = FakeClient([])
     results = results_for(client)
+    now = datetime.now(timezone.utc)
+    ours = [CopyStatus(copy_path_id=r.job.copy_path_id, time=now, finished=now) for r in results[:2]]
+    client.page = {0: old_rows(1000, time.time() + 60), 1000: ours + old_rows(5, time.time() - 3600)}
     with ThreadPoolExecutor(4) as pool:
         _poll_round(client, list(results), pool)
-    assert sorted(client.singles) == sorted(r.job.copy_path_id for r in results)
+    assert client.searches == 2 and client.singles == []  # paged, never one request per copy
+    assert [bool(r.status and r.status.done) for r in results] == [True, True, False]
 
 
 class FakeV2:
