@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import threading
 import time
 import uuid
@@ -287,11 +288,26 @@ class EmulatorState:
         stripped = path.strip()
         if stripped in ("", ".", "./") and not allow_root:
             raise PathError("path must not be empty")
-        target = (root / path).resolve()
-        real_root = root.resolve()
-        if target != real_root and real_root not in target.parents:
+        real_root = str(self._real_root(root))
+        target = _real_path_under(real_root, path)
+        if target != real_root and not target.startswith(real_root + os.sep):
             raise PathError(f"path leaves the project: '{path}'")
-        return target
+        return Path(target)
+
+    def real_root(self, project_id: str) -> Path:
+        """The real location of a project's folder (no symlink in it); raises
+        :class:`UnknownProject`."""
+        return self._real_root(self.project_dir(project_id))
+
+    @staticmethod
+    def _real_root(root: Path) -> Path:
+        # ``data_dir`` is resolved, so a project folder that is a plain directory (as the
+        # emulator makes them) is its own real location: one lstat instead of a realpath.
+        try:
+            plain = stat.S_ISDIR(os.lstat(root).st_mode)
+        except OSError:
+            plain = False
+        return root if plain else root.resolve()
 
     # -- accounts and organisations ------------------------------------------------------------
     def create_account(
@@ -433,6 +449,27 @@ class EmulatorState:
     def origin_allowed(self, origin: str) -> bool:
         """CoCalc's ``block_origin`` rule, negated (plus the development http switch)."""
         return origin_allowed(origin, self.iframe_comm_hosts, self.dev_http_origins)
+
+
+def _real_path_under(root: str, rel: str) -> str:
+    """``os.path.realpath(root/rel)`` for a ``root`` that is its own real path, with one
+    ``lstat`` per part of ``rel``; past a symlink or a ``..`` above ``root``, realpath does it."""
+    path = root
+    for part in rel.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if path == root:
+                return os.path.realpath(os.path.join(root, rel))
+            path = os.path.dirname(path)
+            continue
+        path = os.path.join(path, part)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return os.path.realpath(os.path.join(root, rel))
+        except OSError:
+            pass  # as realpath does: a part that does not exist is taken as it is
+    return path
 
 
 def _split_words(value: Iterable[str] | str) -> list[str]:
