@@ -35,9 +35,19 @@ from ._commands import CommandHandle
 from ._host import host_of_origin, in_marimo, in_voila, marimo_wait_error, voila_wait_error
 from .errors import BadInput, CoCalcError, CommandError, CommandTimeout, FrameNotReady
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_TIMEOUT", "CoCalcFrame", "kiosk_url", "plain_url"]
+__all__ = [
+    "DEFAULT_ALLOW",
+    "DEFAULT_HOST",
+    "DEFAULT_TIMEOUT",
+    "CoCalcFrame",
+    "kiosk_url",
+    "plain_url",
+]
 
 DEFAULT_HOST = "https://cocalc.com"
+#: What the IFrame lets CoCalc use by default (its ``allow`` attribute): the clipboard for copy
+#: and paste in CoCalc's editors, and fullscreen for CoCalc's own fullscreen views.
+DEFAULT_ALLOW = "clipboard-read; clipboard-write; fullscreen"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_BRIDGE_WAIT = 10.0
 Mode = Literal["auto", "bridge", "navigate"]
@@ -49,6 +59,9 @@ _MAX_LOG = 100
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN_REFRESH_AGE = 6 * 3600.0
+_MAX_ALLOW = 1000
+_FEATURE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+_ALLOWLIST_RE = re.compile(r"^(\*|'self'|'src'|'none'|[a-z][a-z0-9+.-]*://[^\s;,'\"]+)$")
 
 
 def _esm_path() -> Path:
@@ -68,6 +81,54 @@ def _check_timeout(value: object, name: str = "timeout") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
         raise BadInput(f"{name} must be a positive number of seconds, got {_short(value)}")
     return float(value)
+
+
+def _check_allow(value: object) -> str:
+    """The IFrame's ``allow`` attribute (a Permissions Policy list), tidied: ``"a; b"``.
+
+    ``""`` delegates nothing. Each directive is a feature name (``clipboard-read``), optionally
+    followed by an allowlist (``'src'``, ``'self'``, ``'none'``, ``*`` or origins); directives are
+    separated by ``;``. Feature names the browser does not know are kept (it ignores them)."""
+    if not isinstance(value, str):
+        raise BadInput(
+            "allow must be a string of permissions separated by ';' "
+            f"(e.g. {DEFAULT_ALLOW!r}, or '' for none), got {_short(value)}"
+        )
+    if len(value) > _MAX_ALLOW or _CONTROL_RE.search(value):
+        raise BadInput(
+            f"allow must be one line of at most {_MAX_ALLOW} characters, got {_short(value)}"
+        )
+    directives = []
+    for part in value.split(";"):
+        words = part.split()
+        if not words:
+            continue
+        feature, allowlist = words[0], words[1:]
+        if "," in part:
+            raise BadInput(
+                f"allow separates permissions with ';', not ',' (got {_short(value)}); "
+                f"e.g. {DEFAULT_ALLOW!r}"
+            )
+        if not _FEATURE_RE.match(feature):
+            raise BadInput(
+                f"allow: {_short(feature)} is not a permission name like 'clipboard-read' or "
+                f"'fullscreen' (got {_short(value)})"
+            )
+        bad = [w for w in allowlist if not _ALLOWLIST_RE.match(w)]
+        if bad:
+            raise BadInput(
+                f"allow: {feature} is followed by {_short(bad[0])}, which is not an allowlist "
+                "entry ('src', 'self', 'none', * or an origin like https://cocalc.example)"
+            )
+        directives.append(" ".join(words))
+    return "; ".join(directives)
+
+
+class _AllowTrait(traitlets.Unicode):
+    """A ``Unicode`` trait checked (and tidied) by :func:`_check_allow`: ``BadInput`` if bad."""
+
+    def validate(self, obj: Any, value: Any) -> str:
+        return _check_allow(value)
 
 
 def _split_host(host: object) -> tuple[str, str]:
@@ -175,6 +236,15 @@ class CoCalcFrame(anywidget.AnyWidget):
     events come in navigate mode. While the mode is ``"connecting"``, commands wait for the
     decision (within their own timeout) and then run in the mode chosen.
 
+    Permissions: ``allow=`` is the IFrame's ``allow`` attribute, by default
+    ``"clipboard-read; clipboard-write; fullscreen"`` (:data:`DEFAULT_ALLOW`: copy and paste in
+    CoCalc's editors, CoCalc's own fullscreen views); ``allow=""`` delegates nothing. It is a
+    synced trait, set on every view's IFrame before its first page loads. Setting ``frame.allow``
+    later updates the attribute of the IFrames shown, but a browser applies it only when an
+    IFrame next navigates (in navigate mode, the next ``open_file``/``closeall``); a new view
+    (``display(frame)``) uses it from the start. The fullscreen button on the frame's status
+    line fills the screen with the frame whatever ``allow`` says (Esc leaves).
+
     Secrets: the auth token is never a widget trait. It lives in a private attribute and reaches
     the browser only inside the ``setup`` message that answers a view's ``hello``, so it is not in
     ``repr``, in ``get_state()``, in saved notebook widget state or in any error message. The API
@@ -202,6 +272,9 @@ class CoCalcFrame(anywidget.AnyWidget):
     _nav = traitlets.Dict().tag(sync=True)
     #: CSS height of the IFrame, e.g. ``"600px"`` (an int means pixels).
     height = traitlets.Unicode("600px").tag(sync=True)
+    #: The IFrame's ``allow`` attribute: what the page lets CoCalc use (``""``: nothing). The
+    #: browser applies a change at the IFrame's next navigation, not to the page it shows.
+    allow = _AllowTrait(DEFAULT_ALLOW).tag(sync=True)
 
     # Python only: set from the front end's messages, never sent back.
     #: ``"bridge"``, ``"navigate"``, or ``"connecting"`` while mode ``"auto"`` is deciding.
@@ -237,6 +310,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         mode: Mode = "auto",
         bridge_wait: float = DEFAULT_BRIDGE_WAIT,
         display: Display = "project",
+        allow: str = DEFAULT_ALLOW,
         **kwargs: Any,
     ) -> None:
         if project_id is not None:
@@ -271,6 +345,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         if mode not in ("auto", "bridge", "navigate"):
             raise BadInput(f"mode must be 'auto', 'bridge' or 'navigate', got {_short(mode)}")
         bridge_wait = _check_timeout(bridge_wait, "bridge_wait")
+        allow = _check_allow(allow)
         home = plain_url(base, project_id, path, display)
         self._display: Display = display
         self._timeout = _check_timeout(timeout)
@@ -308,6 +383,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             _bridge_wait_ms=round(bridge_wait * 1000),
             _nav={"url": home, "project_id": project_id, "path": path},
             height=f"{height}px" if isinstance(height, int) else height,
+            allow=allow,
             **kwargs,
         )
         self.set_trait("mode", first_mode)

@@ -8,6 +8,9 @@
 // if event.source is our IFrame's window AND event.origin is the CoCalc origin, and replies are
 // checked for shape.
 //
+// Permissions: every IFrame gets the model's `allow` attribute before its first navigation
+// (applyAllow); a fullscreen button on the status line puts the whole frame in fullscreen.
+//
 // Modes: "bridge" (CoCalc's IFrame bridge answers the commands, in kiosk mode), "navigate" (no
 // bridge: `open` and `closeall` load CoCalc's plain file URLs in the IFrame, `status` is answered
 // from what the frame knows) and "connecting" (mode "auto" while it waits up to bridge_wait for
@@ -414,6 +417,50 @@ export function originWarning(pageOrigin, cocalcOrigin) {
   );
 }
 
+/**
+ * Set the IFrame's `allow` attribute (the permissions its page gets: clipboard, fullscreen, ...).
+ * An empty value (or anything but a string) removes the attribute: nothing is delegated.
+ * Browsers apply it when the IFrame next navigates, so set it before the first `src`.
+ */
+export function applyAllow(iframe, allow) {
+  const value = typeof allow === "string" ? allow.trim() : "";
+  if (value) iframe.setAttribute("allow", value);
+  else iframe.removeAttribute("allow");
+  return value;
+}
+
+/**
+ * The Fullscreen API of `doc` (standard, or Safari's webkit-prefixed one), or null where this
+ * page may not go fullscreen (e.g. a notebook shown in an IFrame that does not allow it).
+ */
+export function fullscreenApi(doc) {
+  if (!doc) return null;
+  if (doc.fullscreenEnabled) {
+    return {
+      element: () => doc.fullscreenElement || null,
+      request: (el) => el.requestFullscreen(),
+      exit: () => doc.exitFullscreen(),
+      event: "fullscreenchange",
+    };
+  }
+  if (doc.webkitFullscreenEnabled) {
+    return {
+      element: () => doc.webkitFullscreenElement || null,
+      request: (el) => el.webkitRequestFullscreen(),
+      exit: () => doc.webkitExitFullscreen(),
+      event: "webkitfullscreenchange",
+    };
+  }
+  return null;
+}
+
+const FULLSCREEN_ICON =
+  '<svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true" fill="none" ' +
+  'stroke="currentColor" stroke-width="1.5"><path d="M1 4V1h3M8 1h3v3M11 8v3H8M4 11H1V8"/></svg>';
+const EXIT_ICON =
+  '<svg width="12" height="12" viewBox="0 0 12 12" aria-hidden="true" fill="none" ' +
+  'stroke="currentColor" stroke-width="1.5"><path d="M4 1v3H1M11 4H8V1M8 11V8h3M1 8h3v3"/></svg>';
+
 function randomId() {
   const c = globalThis.crypto;
   if (c && c.randomUUID) return c.randomUUID();
@@ -435,16 +482,60 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "cocalc-frame";
   root.style.cssText = "display:flex;flex-direction:column;width:100%;";
+  const bar = document.createElement("div");
+  bar.className = "cocalc-frame-bar";
+  bar.style.cssText = "display:flex;align-items:center;gap:4px;";
   const line = document.createElement("div");
   line.className = "cocalc-frame-status";
-  line.style.cssText = "font:12px/1.6 sans-serif;color:#555;padding:0 4px;";
+  line.style.cssText = "flex:1 1 auto;font:12px/1.6 sans-serif;color:#555;padding:0 4px;";
+  const fsButton = document.createElement("button");
+  fsButton.type = "button";
+  fsButton.className = "cocalc-frame-fullscreen";
+  fsButton.style.cssText =
+    "flex:none;display:inline-flex;align-items:center;padding:1px 4px;margin:1px 2px;" +
+    "border:1px solid #ccc;border-radius:3px;background:#fff;color:#555;cursor:pointer;";
   const iframe = document.createElement("iframe");
   iframe.className = "cocalc-frame-iframe";
   iframe.title = "CoCalc";
   iframe.style.cssText = "width:100%;border:1px solid #ddd;box-sizing:border-box;";
   iframe.style.height = model.get("height");
-  root.append(line, iframe);
+  // Before the first src: the browser reads `allow` when the IFrame navigates.
+  applyAllow(iframe, model.get("allow"));
+  bar.append(line, fsButton);
+  root.append(bar, iframe);
   el.append(root);
+
+  // The fullscreen button fills the screen with this frame (status line and CoCalc); Esc, or
+  // the button again, leaves. It needs no `allow`: the notebook page itself goes fullscreen.
+  const fullscreen = fullscreenApi(globalThis.document);
+  const isFullscreen = () => fullscreen !== null && fullscreen.element() === root;
+  const showFullscreen = () => {
+    const on = isFullscreen();
+    fsButton.innerHTML = on ? EXIT_ICON : FULLSCREEN_ICON;
+    fsButton.title = on ? "Leave full screen (Esc)" : "Full screen (Esc leaves)";
+    fsButton.setAttribute("aria-label", on ? "Leave full screen" : "Full screen");
+    fsButton.setAttribute("aria-pressed", on ? "true" : "false");
+    root.dataset.fullscreen = on ? "true" : "false";
+    root.style.background = on ? "#fff" : "";
+    iframe.style.flex = on ? "1 1 0" : "";
+    iframe.style.minHeight = on ? "0" : "";
+    iframe.style.height = on ? "auto" : model.get("height");
+  };
+  fsButton.hidden = fullscreen === null;
+  showFullscreen();
+  fsButton.addEventListener("click", () => {
+    if (fullscreen === null) return;
+    let asked;
+    try {
+      asked = isFullscreen() ? fullscreen.exit() : fullscreen.request(root);
+    } catch (err) {
+      asked = Promise.reject(err);
+    }
+    Promise.resolve(asked).catch((err) => {
+      fsButton.title = `Full screen was refused: ${(err && err.message) || err}`;
+    });
+  });
+  if (fullscreen !== null) globalThis.document.addEventListener(fullscreen.event, showFullscreen);
 
   let phase = "idle"; // idle -> (impersonate ->) page
   let loaded = false;
@@ -597,9 +688,12 @@ function render({ model, el }) {
   };
   model.on("change:_mode", onMode);
   const onHeight = () => {
-    iframe.style.height = model.get("height");
+    if (!isFullscreen()) iframe.style.height = model.get("height");
   };
   model.on("change:height", onHeight);
+  // A new `allow` applies from the IFrame's next navigation (the page shown keeps its own).
+  const onAllow = () => applyAllow(iframe, model.get("allow"));
+  model.on("change:allow", onAllow);
 
   if (signin === "none") load(null);
   else setStatus("waiting for the kernel to sign in (run the cell if this stays)");
@@ -612,6 +706,11 @@ function render({ model, el }) {
     model.off("msg:custom", onCustom);
     model.off("change:_mode", onMode);
     model.off("change:height", onHeight);
+    model.off("change:allow", onAllow);
+    if (fullscreen !== null) {
+      globalThis.document.removeEventListener(fullscreen.event, showFullscreen);
+      if (isFullscreen()) Promise.resolve(fullscreen.exit()).catch(() => {});
+    }
     send({ kind: "bye" });
   };
 }

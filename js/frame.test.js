@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import frameModule, {
+  applyAllow,
+  fullscreenApi,
   hostOfOrigin,
   isProjectLog,
   isReply,
@@ -445,4 +447,282 @@ test("VS Code and Colab are told by their page origins", () => {
   assert.equal(hostOfOrigin("https://googleusercontent.com.evil.example"), null);
   assert.match(originWarning("vscode-webview://1a2b3c4d", "https://cocalc.com"), /VS Code/);
   assert.match(originWarning("https://abc-colab.googleusercontent.com", "https://cocalc.com"), /\.googleusercontent\.com/);
+});
+
+// -- the view: a tiny fake DOM, enough to run render() ----------------------------------------
+
+/** A fake element: attributes, listeners, children; an IFrame records each navigation together
+ * with the `allow` attribute it had at that moment (what the browser would apply). */
+class FakeElement {
+  constructor(tag, doc) {
+    this.tagName = tag.toUpperCase();
+    this.doc = doc;
+    this.attrs = new Map();
+    this.listeners = new Map();
+    this.children = [];
+    this.style = {};
+    this.dataset = {};
+    this.textContent = "";
+    this.innerHTML = "";
+    this.hidden = false;
+    this.navigations = [];
+    this.contentWindow = tag === "iframe" ? new FakeWindow() : undefined;
+    this._src = "";
+  }
+  get src() {
+    return this._src;
+  }
+  set src(url) {
+    this._src = url;
+    this.navigations.push({ url, allow: this.getAttribute("allow") });
+  }
+  setAttribute(k, v) {
+    this.attrs.set(k, String(v));
+  }
+  getAttribute(k) {
+    return this.attrs.has(k) ? this.attrs.get(k) : null;
+  }
+  hasAttribute(k) {
+    return this.attrs.has(k);
+  }
+  removeAttribute(k) {
+    this.attrs.delete(k);
+  }
+  append(...kids) {
+    this.children.push(...kids);
+  }
+  addEventListener(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, []);
+    this.listeners.get(type).push(fn);
+  }
+  removeEventListener(type, fn) {
+    const fns = this.listeners.get(type) || [];
+    if (fns.includes(fn)) fns.splice(fns.indexOf(fn), 1);
+  }
+  dispatch(type, event = {}) {
+    for (const fn of [...(this.listeners.get(type) || [])]) fn(event);
+  }
+  click() {
+    this.dispatch("click", {});
+  }
+  requestFullscreen() {
+    this.doc.fullscreenRequests.push(this);
+    if (!this.doc.grantFullscreen) return Promise.reject(new TypeError("Permissions check failed"));
+    this.doc.fullscreenElement = this;
+    this.doc.dispatch("fullscreenchange");
+    return Promise.resolve();
+  }
+  find(cls) {
+    if (String(this.className || "").split(" ").includes(cls)) return this;
+    for (const c of this.children) {
+      const hit = c.find && c.find(cls);
+      if (hit) return hit;
+    }
+    return null;
+  }
+}
+
+class FakeDocument extends FakeElement {
+  constructor({ fullscreenEnabled = true, grantFullscreen = true } = {}) {
+    super("#document", null);
+    this.fullscreenEnabled = fullscreenEnabled;
+    this.grantFullscreen = grantFullscreen;
+    this.fullscreenElement = null;
+    this.fullscreenRequests = [];
+  }
+  createElement(tag) {
+    return new FakeElement(tag, this);
+  }
+  exitFullscreen() {
+    this.fullscreenElement = null;
+    this.dispatch("fullscreenchange");
+    return Promise.resolve();
+  }
+}
+
+/** An anywidget model of a CoCalcFrame: the synced traits, custom messages both ways. */
+class FakeModel {
+  constructor(state) {
+    this.state = {
+      _url: `${COCALC}/projects/${PID}/files/a.txt?fullscreen=kiosk&session=`,
+      _origin: COCALC,
+      _impersonate_url: `${COCALC}/auth/impersonate`,
+      _signin: "none",
+      _kiosk: true,
+      _mode_request: "auto",
+      _mode: "connecting",
+      _bridge_wait_ms: 10000,
+      _nav: { url: `${COCALC}/projects/${PID}/files/a.txt?fullscreen=project&session=`, project_id: PID, path: "a.txt" },
+      height: "600px",
+      allow: "clipboard-read; clipboard-write; fullscreen",
+      ...state,
+    };
+    this.handlers = new Map();
+    this.sent = [];
+  }
+  get(k) {
+    return this.state[k];
+  }
+  set(k, v) {
+    this.state[k] = v;
+    for (const fn of this.handlers.get(`change:${k}`) || []) fn();
+  }
+  on(evt, fn) {
+    if (!this.handlers.has(evt)) this.handlers.set(evt, []);
+    this.handlers.get(evt).push(fn);
+  }
+  off(evt, fn) {
+    const fns = this.handlers.get(evt) || [];
+    if (fns.includes(fn)) fns.splice(fns.indexOf(fn), 1);
+  }
+  send(msg) {
+    this.sent.push(msg);
+  }
+  fromKernel(msg) {
+    for (const fn of this.handlers.get("msg:custom") || []) fn(msg);
+  }
+}
+
+/** render() a view into a fake page; returns what the test needs and a cleanup. */
+function renderView(state = {}, docOptions = {}) {
+  const doc = new FakeDocument(docOptions);
+  const saved = {
+    document: globalThis.document,
+    addEventListener: globalThis.addEventListener,
+    removeEventListener: globalThis.removeEventListener,
+  };
+  globalThis.document = doc;
+  globalThis.addEventListener = () => {};
+  globalThis.removeEventListener = () => {};
+  const model = new FakeModel(state);
+  const el = doc.createElement("div");
+  const dispose = frameModule.render({ model, el });
+  const root = el.find("cocalc-frame");
+  return {
+    doc,
+    model,
+    root,
+    iframe: el.find("cocalc-frame-iframe"),
+    button: el.find("cocalc-frame-fullscreen"),
+    line: el.find("cocalc-frame-status"),
+    view: model.sent[0].view,
+    cleanup() {
+      dispose();
+      Object.assign(globalThis, saved);
+      if (saved.document === undefined) delete globalThis.document;
+    },
+  };
+}
+
+test("applyAllow sets the attribute, and removes it for an empty value", () => {
+  const doc = new FakeDocument();
+  const f = doc.createElement("iframe");
+  assert.equal(applyAllow(f, "clipboard-read; fullscreen"), "clipboard-read; fullscreen");
+  assert.equal(f.getAttribute("allow"), "clipboard-read; fullscreen");
+  assert.equal(applyAllow(f, "  "), "");
+  assert.equal(f.hasAttribute("allow"), false);
+  applyAllow(f, "fullscreen");
+  applyAllow(f, undefined); // an older kernel without the trait: no delegation
+  assert.equal(f.hasAttribute("allow"), false);
+});
+
+test("every IFrame has `allow` before its first navigation, through sign-in and onto the page", () => {
+  const v = renderView({ _signin: "impersonate" });
+  try {
+    assert.deepEqual(v.iframe.navigations, []); // waiting for the kernel's token
+    v.model.fromKernel({ kind: "setup", leader: v.view, cmds: [], auth_token: "tok" });
+    v.iframe.dispatch("load"); // the impersonate page set its cookie: now the kiosk page
+    const allow = "clipboard-read; clipboard-write; fullscreen";
+    assert.deepEqual(
+      v.iframe.navigations.map((n) => [n.url.split("?")[0], n.allow]),
+      [
+        [`${COCALC}/auth/impersonate`, allow],
+        [`${COCALC}/projects/${PID}/files/a.txt`, allow],
+      ],
+    );
+  } finally {
+    v.cleanup();
+  }
+});
+
+test("allow '' means no attribute at all, from the first navigation on", () => {
+  const v = renderView({ allow: "" });
+  try {
+    assert.equal(v.iframe.navigations.length, 1);
+    assert.equal(v.iframe.navigations[0].allow, null);
+    assert.equal(v.iframe.hasAttribute("allow"), false);
+  } finally {
+    v.cleanup();
+  }
+});
+
+test("navigate mode: a changed `allow` applies from the next navigation, without a reload", () => {
+  const v = renderView({ _mode_request: "navigate", _mode: "navigate" });
+  try {
+    v.model.fromKernel({ kind: "setup", leader: v.view, cmds: [] });
+    v.iframe.dispatch("load");
+    assert.equal(v.iframe.navigations.length, 1);
+    assert.equal(v.iframe.navigations[0].allow, "clipboard-read; clipboard-write; fullscreen");
+    v.model.set("allow", "fullscreen");
+    assert.equal(v.iframe.getAttribute("allow"), "fullscreen");
+    assert.equal(v.iframe.navigations.length, 1, "the page shown is not reloaded");
+    const nav = `${COCALC}/projects/${PID}/files/b.txt?fullscreen=project&session=`;
+    const payload = { action: "open", project_id: PID, path: "b.txt" };
+    v.model.fromKernel({ kind: "cmd", cmds: [{ id: 1, payload, timeout_ms: 5000, nav }] });
+    assert.deepEqual(v.iframe.navigations[1], { url: nav, allow: "fullscreen" });
+    v.model.set("allow", "");
+    v.iframe.dispatch("load");
+    assert.equal(v.iframe.hasAttribute("allow"), false);
+  } finally {
+    v.cleanup();
+  }
+});
+
+test("fullscreen button: the whole frame fills the screen, and leaves it again", async () => {
+  const v = renderView();
+  try {
+    assert.equal(v.button.hidden, false);
+    assert.equal(v.button.getAttribute("aria-pressed"), "false");
+    const before = v.model.sent.length;
+    v.button.click();
+    await Promise.resolve();
+    assert.deepEqual(v.doc.fullscreenRequests, [v.root]);
+    assert.equal(v.doc.fullscreenElement, v.root);
+    assert.equal(v.button.getAttribute("aria-pressed"), "true");
+    assert.equal(v.root.dataset.fullscreen, "true");
+    assert.equal(v.iframe.style.height, "auto"); // it takes the screen's height
+    v.model.set("height", "300px"); // a new height waits until fullscreen ends
+    assert.equal(v.iframe.style.height, "auto");
+    v.button.click(); // the button again leaves (as Esc does)
+    await Promise.resolve();
+    assert.equal(v.doc.fullscreenElement, null);
+    assert.equal(v.iframe.style.height, "300px");
+    assert.equal(v.button.getAttribute("aria-pressed"), "false");
+    assert.equal(v.model.sent.length, before, "fullscreen sends nothing to the kernel");
+  } finally {
+    v.cleanup();
+  }
+});
+
+test("fullscreen button: hidden where the page may not go fullscreen; a refusal is shown", async () => {
+  const hidden = renderView({}, { fullscreenEnabled: false });
+  try {
+    assert.equal(hidden.button.hidden, true);
+    hidden.button.click();
+    assert.deepEqual(hidden.doc.fullscreenRequests, []);
+  } finally {
+    hidden.cleanup();
+  }
+  const refused = renderView({}, { grantFullscreen: false });
+  try {
+    refused.button.click();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(refused.doc.fullscreenElement, null);
+    assert.match(refused.button.title, /refused: Permissions check failed/);
+  } finally {
+    refused.cleanup();
+  }
+  assert.equal(fullscreenApi(null), null);
+  assert.equal(fullscreenApi({ fullscreenEnabled: false }), null);
+  assert.equal(fullscreenApi({ webkitFullscreenEnabled: true }).event, "webkitfullscreenchange");
 });

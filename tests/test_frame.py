@@ -825,3 +825,61 @@ def test_in_voila_a_cell_cannot_wait_before_the_page_shows_the_frame(monkeypatch
     front.reply(h2.id, STATUS)
     assert asyncio.run(h2._wait()) == STATUS
     f.close()
+
+
+# -- the IFrame's permissions (allow) -----------------------------------------------------------
+def test_allow_defaults_to_clipboard_and_fullscreen_and_is_synced() -> None:
+    from cocalc_widgets.frame import DEFAULT_ALLOW
+
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example")
+    assert DEFAULT_ALLOW == "clipboard-read; clipboard-write; fullscreen"
+    assert f.allow == DEFAULT_ALLOW and f.get_state()["allow"] == DEFAULT_ALLOW
+    off = CoCalcFrame(PID, allow="")
+    assert off.allow == "" and off.get_state()["allow"] == ""
+    tidy = CoCalcFrame(PID, allow=" fullscreen ;clipboard-write  'src' https://cocalc.example ; ")
+    assert tidy.allow == "fullscreen; clipboard-write 'src' https://cocalc.example"
+    for frame in (f, off, tidy):
+        frame.close()
+
+
+@pytest.mark.parametrize(
+    ("allow", "says"),
+    [
+        (None, "must be a string"),
+        (["fullscreen"], "must be a string"),
+        (b"fullscreen", "must be a string"),
+        ("clipboard-read, fullscreen", "';', not ','"),
+        ("Fullscreen", "not a permission name"),
+        ('fullscreen"><script>', "not a permission name"),
+        ("fullscreen 'me'", "not an allowlist entry"),
+        ("fullscreen\nautoplay", "one line"),
+        ("fullscreen; " * 200, "at most 1000"),
+    ],
+)
+def test_bad_allow_values_are_refused_clearly(allow: Any, says: str) -> None:
+    with pytest.raises(BadInput, match=says):
+        CoCalcFrame(PID, allow=allow)
+    f = CoCalcFrame(PID)
+    with pytest.raises(BadInput, match=says):
+        f.allow = allow
+    assert f.allow == "clipboard-read; clipboard-write; fullscreen"
+    f.close()
+
+
+def test_allow_adds_no_message_per_command_and_a_change_is_one_update(
+    frame: CoCalcFrame, front: Front
+) -> None:
+    front.hello()
+    front.ready()
+    front.sent.clear()
+    handles = [frame.status(), frame.open_file("x.txt"), frame.closeall()]
+    assert len(front.sent) == 3
+    assert all("allow" not in json.dumps(m) for m in front.sent)
+    for h in handles:
+        front.reply(h.id, {"status": "done", "mesg": "ok"} if h.action != "status" else STATUS)
+    assert len(front.sent) == 3
+    frame.allow = "fullscreen"
+    updates = [m for m in front.sent[3:] if m.get("method") == "update"]
+    assert len(front.sent) == 4 and updates and updates[0]["state"] == {"allow": "fullscreen"}
+    frame.allow = "fullscreen"  # the same value: nothing
+    assert len(front.sent) == 4

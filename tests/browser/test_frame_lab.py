@@ -261,3 +261,100 @@ def test_frame_ignores_forged_messages_and_explains_silence(
     assert "application/vnd.jupyter.widget-state+json" in saved["metadata"].get("widgets", {})
     assert f"/projects/{pid}/files/hello.txt?fullscreen=kiosk" in text
     assert token not in text
+
+
+DEFAULT_ALLOW = "clipboard-read; clipboard-write; fullscreen"
+
+
+def _inside(page: Any, i: int) -> list[Any]:
+    """What the page in IFrame ``i`` may use (as the browser decided at its last navigation):
+    ``[fullscreen, clipboard-write]`` (Chromium's ``document.featurePolicy``)."""
+    body = page.frame_locator(FRAME).nth(i).locator("body")
+    return body.evaluate(
+        "b => [document.fullscreenEnabled, document.featurePolicy"
+        " ? document.featurePolicy.allowsFeature('clipboard-write') : null]"
+    )
+
+
+def test_frame_permissions_and_fullscreen_button_in_jupyterlab(
+    lab: JupyterLab, kiosk_emulator: Any, page: Any, screenshot: Any
+) -> None:
+    emu = kiosk_emulator(dev_http_origins=[lab.origin], require_sign_in=True)
+    pid = _project(emu, {"hello.txt": "permissions\n", "other.txt": "the other file\n"})
+    state = emu.state
+    cells = [
+        # 0: the default (clipboard and fullscreen delegated), signed in, in bridge mode
+        "from cocalc_widgets import CoCalcClient, CoCalcFrame\n"
+        f"client = CoCalcClient({state.api_key!r}, host={emu.url!r}, api='v1')\n"
+        f"me = dict(client=client, account_id={state.account_id!r}, password={state.password!r})\n"
+        f"frame = CoCalcFrame({pid!r}, 'hello.txt', height=300, timeout=20, **me)\n"
+        "frame",
+        # 1: allow='' (nothing delegated)
+        f"off = CoCalcFrame({pid!r}, 'hello.txt', height=200, allow='', **me)\noff",
+        # 2: navigate mode with fullscreen only
+        f"nav = CoCalcFrame({pid!r}, 'hello.txt', height=200, mode='navigate',\n"
+        "                  allow='fullscreen', timeout=20, **me)\n"
+        "nav",
+        # 3: the frames answer; their traits
+        "s = await frame.status()\n"
+        "print('STATUS', s['status'], frame.mode)\n"
+        "print('ALLOW', repr(frame.allow), repr(off.allow), repr(nav.allow))",
+        # 4: a change after display: the attribute changes, the page shown keeps what it had
+        "frame.allow = ''\nnav.allow = 'clipboard-write'\nprint('CHANGED')",
+        # 5: navigate mode's next page gets the new value
+        "r = await nav.open_file('other.txt')\nprint('NAV', r['status'], r['mode'])",
+    ]
+    write_notebook(lab.root_dir / "frame_permissions.ipynb", cells)
+    nb = LabNotebook(page, lab, "frame_permissions.ipynb").open()
+    for i in range(3):
+        nb.run_cell(i)
+    iframes = page.locator(FRAME)
+    for i in range(3):
+        page.frame_locator(FRAME).nth(i).locator("#file-text").wait_for(timeout=20000)
+    out = nb.run_cell(3, timeout=40)
+    assert _lines(out, "STATUS") == ["done bridge"], out
+    assert _lines(out, "ALLOW") == [f"{DEFAULT_ALLOW!r} '' 'fullscreen'"], out
+
+    # The attribute of each view's IFrame, and what the page inside it may use.
+    assert iframes.nth(0).get_attribute("allow") == DEFAULT_ALLOW
+    assert iframes.nth(1).get_attribute("allow") is None
+    assert iframes.nth(2).get_attribute("allow") == "fullscreen"
+    inside = [_inside(page, i) for i in range(3)]
+    assert inside == [[True, True], [False, False], [True, False]], inside
+
+    out = nb.run_cell(4)
+    assert "CHANGED" in out, out
+    page.wait_for_function(
+        "() => !document.querySelectorAll('iframe.cocalc-frame-iframe')[0].hasAttribute('allow')"
+    )
+    assert iframes.nth(2).get_attribute("allow") == "clipboard-write"
+    still = _inside(page, 0)
+    assert still[0] is True, "the page shown keeps what it was loaded with (no reload)"
+    out = nb.run_cell(5, timeout=40)
+    assert _lines(out, "NAV") == ["done navigate"], out
+    after = _inside(page, 2)
+    assert after == [False, True], "navigate mode's next page has the new allow"
+
+    # The fullscreen button: the whole frame (status line and CoCalc) fills the screen.
+    button = page.locator(".cocalc-frame-fullscreen").first
+    assert button.is_visible() and button.get_attribute("aria-pressed") == "false"
+    page.locator(".cocalc-frame").first.scroll_into_view_if_needed()
+    screenshot(page, "frame-permissions-jupyterlab")
+    button.click()
+    page.wait_for_function(
+        "() => document.fullscreenElement !== null"
+        " && document.fullscreenElement.classList.contains('cocalc-frame')"
+    )
+    assert button.get_attribute("aria-pressed") == "true"
+    viewport = page.evaluate("() => [window.innerWidth, window.innerHeight]")
+    box = iframes.nth(0).bounding_box()
+    assert box is not None and box["height"] > viewport[1] - 60, (box, viewport)
+    assert "hello.txt" in page.frame_locator(FRAME).nth(0).locator("#kiosk-title").inner_text()
+    screenshot(page, "frame-fullscreen-jupyterlab")
+    # Esc is the browser's own way out; Playwright's key press reaches the page, not headless
+    # Chromium's fullscreen handling, so the test leaves with the button (the other way out).
+    button.click()
+    page.wait_for_function("() => document.fullscreenElement === null")
+    print("inside the IFrames [fullscreen, clipboard-write]:", inside)
+    assert button.get_attribute("aria-pressed") == "false"
+    assert iframes.nth(0).bounding_box()["height"] == 300
