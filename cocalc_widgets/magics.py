@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ast
 import difflib
+import html
 import os
 import re
 import shlex
 import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -21,15 +24,18 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, Int, Unicode, observe
 
 from . import _validate as check
+from ._validate import short
 from .client import CoCalcClient
+from .copyjob import CopyStatus
 from .errors import BadInput, CoCalcError
 from .fanout import CopyResults, copy_to_many, wait_all
 
-__all__ = ["CoCalcMagics", "MagicError"]
+__all__ = ["CoCalcMagics", "CopyStatusTable", "MagicError"]
 
 _MASK = "***"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIST_LITERAL = re.compile(r"[\[(][^\[\]()]*[\])]")
+_PER_PAGE = 50
 
 
 class MagicError(CoCalcError):
@@ -160,16 +166,24 @@ class CoCalcMagics(Magics):
         return self._client
 
     # -- helpers ----------------------------------------------------------------------------
-    def _resolve(self, names: list[str]) -> dict[str, str]:
-        """Map project references (ids or titles) to ids; titles are looked up once."""
+    def _projects(self) -> list[dict[str, Any]]:
+        """The project listing (ids and titles), or a one-line error."""
+        try:
+            return self.client.projects()
+        except CoCalcError as err:
+            raise _one_line(err) from None
+
+    def _resolve(
+        self, names: list[str], projects: list[dict[str, Any]] | None = None
+    ) -> dict[str, str]:
+        """Map project references (ids or titles) to ids; titles are looked up once (in
+        ``projects`` if given, else in a fresh listing)."""
         wanted = {n for n in names if not _UUID.fullmatch(n)}
         ids = {n: n.lower() for n in names if _UUID.fullmatch(n)}
         if not wanted:
             return ids
-        try:
-            projects = self.client.projects()
-        except CoCalcError as err:
-            raise _one_line(err) from None
+        if projects is None:
+            projects = self._projects()
         by_title: dict[str, list[dict[str, Any]]] = {}
         for p in projects:
             by_title.setdefault(str(p.get("title", "")).strip(), []).append(p)
@@ -340,6 +354,12 @@ class CoCalcMagics(Magics):
 
             %cocalc_copy_status 65cd2079-098d-4147-bb54-12d44cebb8cb
             %cocalc_copy_status --failed --src Instructor
+
+        One copy: its :class:`CopyStatus`. A search (finished copies, as CoCalc searches by
+        default; ``--pending``: unfinished ones; ``--failed``: failed ones): a
+        :class:`CopyStatusTable`, the list of :class:`CopyStatus` shown as a table (failures
+        first, project titles where known, state, start and finish times, CoCalc's error text;
+        HTML in a notebook, text elsewhere). ``--journal``: the journal's hand-outs.
         """
         args = _parse(self.cocalc_copy_status, line)
         if args.journal is not None:
@@ -348,12 +368,16 @@ class CoCalcMagics(Magics):
             raise UsageError("give a COPY_PATH_ID or --src/--target, not both")
         if not args.copy_path_id and not (args.src or args.target):
             raise UsageError("give a COPY_PATH_ID, or --src and/or --target to search")
+        refs = [r for r in (args.src, args.target) if r]
+        listing = None
         try:
             if args.copy_path_id:
                 return self.client.copy_path_status(
                     check.project_id(args.copy_path_id, "COPY_PATH_ID")
                 )
-            ids = self._resolve([r for r in (args.src, args.target) if r])
+            if any(not _UUID.fullmatch(r) for r in refs):
+                listing = self._projects()  # once: for the titles given and those shown
+            ids = self._resolve(refs, listing)
             found = self.client.copy_path_status(
                 src_project_id=ids.get(args.src) if args.src else None,
                 target_project_id=ids.get(args.target) if args.target else None,
@@ -364,9 +388,33 @@ class CoCalcMagics(Magics):
             )
         except BadInput as err:
             raise UsageError(str(err)) from None
+        except MagicError:
+            raise
         except CoCalcError as err:
             raise _one_line(err) from None
-        return found
+        statuses = found if isinstance(found, list) else [found]
+        if listing is None:
+            try:
+                listing = self.client.projects()
+            except CoCalcError:
+                listing = []  # no titles: the table shows project ids
+        titles = _titles(listing or [])
+        what = []
+        if args.src:
+            what.append(f"from {titles.get(ids[args.src], ids[args.src])}")
+        if args.target:
+            what.append(f"to {titles.get(ids[args.target], ids[args.target])}")
+        if args.path:
+            what.append(f"of {args.path}")
+        # CoCalc's search: pending=false (the default here) finds finished copies only.
+        kind = (
+            "Failed copies"
+            if args.failed
+            else "Unfinished copies"
+            if args.pending
+            else "Finished copies"
+        )
+        return CopyStatusTable(statuses, titles, " ".join([kind, *what]))
 
     def _journal_table(self, path: str | None) -> Any:
         from .journal import Journal, default_path
@@ -422,6 +470,173 @@ class _Summary:
         return self.results.table_html()
 
 
+def _titles(projects: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """``{project_id: label}`` from a project listing: the title on one line, with the id's
+    first 8 characters when several projects share it; no entry for an untitled project."""
+    named: dict[str, str] = {}
+    for p in projects:
+        pid, title = p.get("project_id"), p.get("title")
+        if isinstance(pid, str) and isinstance(title, str) and title.strip():
+            named[pid.lower()] = " ".join(title.split())
+    seen: dict[str, int] = {}
+    for title in named.values():
+        seen[title] = seen.get(title, 0) + 1
+    return {
+        pid: title if seen[title] == 1 else f"{title} ({pid[:8]})" for pid, title in named.items()
+    }
+
+
+def _when(moment: datetime | None) -> str:
+    """A time in the kernel's time zone, to the second (``""`` if none)."""
+    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+class CopyStatusTable(list):
+    """What a ``%cocalc_copy_status`` search returns: the :class:`CopyStatus` objects it found
+    (a ``list``, in CoCalc's order), shown as a table: failures first, project titles where
+    known (else ids), state, start and finish times (in the kernel's time zone) and CoCalc's
+    error text. HTML in notebooks; ``repr`` is the same table as text. ``table(page=2)`` and
+    ``table_html(page=2)`` show further pages of a long result."""
+
+    def __init__(
+        self,
+        statuses: Iterable[CopyStatus] = (),
+        titles: Mapping[str, str] | None = None,
+        what: str = "Copies",
+    ) -> None:
+        super().__init__(statuses)
+        #: ``{project_id: title}`` of the projects known by title.
+        self.titles = dict(titles or {})
+        #: What was searched, e.g. ``"Copies from Instructor"``.
+        self.what = what
+
+    def project(self, project_id: str | None) -> str:
+        """A project's title, or its id where the title is not known."""
+        if not project_id:
+            return "?"
+        return self.titles.get(project_id.lower(), project_id)
+
+    @property
+    def failed(self) -> list[CopyStatus]:
+        """The copies that finished with an error."""
+        return [s for s in self if s.state == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        """How many copies are in each state."""
+        counts: dict[str, int] = {}
+        for status in self:
+            counts[status.state] = counts.get(status.state, 0) + 1
+        return counts
+
+    def summary(self) -> str:
+        """One line: how many copies are in each state, failures first (``"none"`` if none)."""
+        counts = sorted(self.counts().items(), key=lambda item: (item[0] != "failed", item[0]))
+        return ", ".join(f"{n} {state}" for state, n in counts) or "none"
+
+    def _ordered(self) -> list[CopyStatus]:
+        bad = [s for s in self if s.state == "failed"]
+        return bad + [s for s in self if s.state != "failed"]
+
+    def _page(self, page: int, per_page: int) -> tuple[list[CopyStatus], int, int]:
+        for name, value in (("page", page), ("per_page", per_page)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BadInput(f"{name} must be a positive integer, got {short(value)}")
+        pages = max(1, -(-len(self) // per_page))
+        page = min(page, pages)
+        return self._ordered()[(page - 1) * per_page : page * per_page], page, pages
+
+    def _source(self, s: CopyStatus) -> str:
+        return f"{self.project(s.source_project_id)}:{s.source_path or '?'}"
+
+    def _target(self, s: CopyStatus) -> str:
+        path = s.target_path or s.source_path or "?"
+        return f"{self.project(s.target_project_id)}:{path}"
+
+    @staticmethod
+    def _started(s: CopyStatus) -> str:
+        if s.started is None and s.scheduled is not None:
+            return f"scheduled {_when(s.scheduled)}"
+        return _when(s.started)
+
+    def table(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
+        """A plain-text table: the counts, then one line per copy with its source, target,
+        times and CoCalc's error text, failures first, ``per_page`` lines a page."""
+        rows, page, pages = self._page(page, per_page)
+        zone = datetime.now().astimezone().tzname() or "local time"
+        lines = [f"{self.what}: {self.summary()}" + (f" (times in {zone})" if rows else "")]
+        for s in rows:
+            started, finished = _when(s.started), _when(s.finished)
+            if started and started[:10] == finished[:10]:
+                finished = finished[11:]  # the same day: the time is enough
+            times = [f"started {started}"] if started else []
+            if not started and s.scheduled is not None:
+                times.append(f"scheduled {_when(s.scheduled)}")
+            if finished:
+                times.append(f"finished {finished}")
+            line = f"  {s.state:<9} {self._source(s)} -> {self._target(s)}"
+            line += "".join(f"  {t}" for t in times)
+            line += f"  ({' '.join(s.error.split())})" if s.error else ""
+            lines.append(line)
+        if pages > 1:
+            lines.append(f"  page {page} of {pages}: .table(page={min(page + 1, pages)})")
+        return "\n".join(lines)
+
+    def table_html(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
+        """The same table in HTML, for notebooks (the copy id in each row's tooltip)."""
+        rows, page, pages = self._page(page, per_page)
+        colors = {"done": "#2a7", "failed": "#c33"}
+        left = "style='text-align:left'"
+
+        def cell(
+            text: str, tip: str | None = None, color: str | None = None, pre: bool = False
+        ) -> str:
+            style = f"text-align:left{f';color:{color}' if color else ''}"
+            style += ";white-space:pre-wrap" if pre else ""
+            title = f" title='{html.escape(tip)}'" if tip else ""
+            return f"<td style='{style}'{title}>{html.escape(text)}</td>"
+
+        body = "".join(
+            "<tr>"
+            + cell(
+                s.state,
+                f"copy {s.copy_path_id}" if s.copy_path_id else None,
+                colors.get(s.state, "#888"),
+            )
+            + cell(self._source(s), s.source_project_id)
+            + cell(self._target(s), s.target_project_id)
+            + cell(self._started(s))
+            + cell(_when(s.finished))
+            + cell(s.error or "", pre=True)
+            + "</tr>"
+            for s in rows
+        )
+        zone = datetime.now().astimezone().tzname() or "local time"
+        more = (
+            f"<div>page {page} of {pages} (failures first): "
+            f"<code>.table_html(page={min(page + 1, pages)})</code></div>"
+            if pages > 1
+            else ""
+        )
+        head = "".join(
+            f"<th {left}>{h}</th>"
+            for h in ("state", "source", "target", "started", "finished", "error")
+        )
+        table = f"<table><tr>{head}</tr>{body}</table>" if rows else ""
+        return (
+            f"<div><b>{html.escape(self.what)}</b>: {html.escape(self.summary())}"
+            f"{f' (times in {html.escape(zone)})' if rows else ''}{table}{more}</div>"
+        )
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        return self.table_html()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text("CopyStatusTable(...)" if cycle else self.table())
+
+
 class _HandoutTable(list):
     """The hand-outs of a journal (a list of dicts), shown as a table."""
 
@@ -445,8 +660,6 @@ class _HandoutTable(list):
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        import html
-
         rows = "".join(
             "<tr>"
             f"<td>{time.strftime('%Y-%m-%d %H:%M', time.localtime(i['updated']))}</td>"

@@ -197,3 +197,97 @@ def test_running_a_hand_out_again_resumes_it_and_the_journal_lists_it(shell, emu
     with pytest.raises(UsageError, match="same place twice"):
         shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb} {emulator.pb}")
     assert len(emulator.ledger) == 4
+
+
+def _status_copies(shell, emulator, handout):
+    """Copies from Project A: three done (one into an untitled project, one into a project whose
+    title another project shares), one failed, and one scheduled an hour ahead (unfinished)."""
+    from datetime import datetime, timedelta, timezone
+
+    shell.run_line_magic("config", "CoCalcMagics.api = 'v1'")  # searching is API v1 only
+    untitled = emulator.create_project("")
+    twin = emulator.create_project("Project C")
+    shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb} {emulator.pc} {untitled}")
+    with pytest.raises(MagicError):
+        shell.run_line_magic("cocalc_copy", f"{emulator.pa}:nothing.txt {emulator.pb}")
+    later = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {twin}:later --scheduled {later} --no-wait")
+    return untitled, twin
+
+
+def test_copy_status_search_shows_a_table_with_titles_and_failures_first(shell, emulator, handout):
+    from IPython.lib.pretty import pretty
+
+    from cocalc_widgets import CopyStatus
+    from cocalc_widgets.magics import CopyStatusTable
+
+    untitled, twin = _status_copies(shell, emulator, handout)
+    queries = emulator.request_count(endpoint="query")
+    found = shell.run_line_magic("cocalc_copy_status", '--src "Project A"')
+    assert emulator.request_count(endpoint="query") == queries + 1  # one listing: titles both ways
+    # Still the statuses, for code.
+    assert isinstance(found, CopyStatusTable) and isinstance(found, list) and len(found) == 4
+    assert all(isinstance(s, CopyStatus) for s in found) and isinstance(found[-1], CopyStatus)
+    assert sorted(s.state for s in found) == ["done", "done", "done", "failed"]
+    assert [s.source_path for s in found.failed] == ["nothing.txt"]
+    # The text form: counts (failures first), then the failure with CoCalc's error text.
+    text = repr(found)
+    lines = text.splitlines()
+    assert lines[0].startswith("Finished copies from Project A: 1 failed, 3 done (times in ")
+    assert lines[1].startswith("  failed    Project A:nothing.txt -> Project B:nothing.txt  started ")
+    assert "finished " in lines[1] and "No such file or directory" in lines[1]
+    assert found.failed[0].error.split()[0] in lines[1]
+    rest = "\n".join(lines[2:])
+    assert "Project A:handout -> Project B:handout  started " in rest
+    assert f"Project A:handout -> Project C ({emulator.pc[:8]}):handout" in rest  # a shared title
+    assert f"Project A:handout -> {untitled}:handout" in rest  # no title: the id
+    assert len(lines) == 5 and all("failed" not in line for line in lines[2:])
+    assert pretty(found) == text == str(found)
+    # In a notebook: HTML, failures first, escaped; the plain text beside it.
+    data, _ = shell.display_formatter.format(found)
+    assert data["text/plain"] == text
+    page = data["text/html"]
+    assert page.index(">failed<") < page.index(">done<")
+    assert "Project B:nothing.txt" in page and "No such file or directory" in page
+    assert f"title='copy {found.failed[0].copy_path_id}'" in page
+    # CoCalc finds unfinished copies only when asked (--pending): a scheduled one says when.
+    pending = shell.run_line_magic("cocalc_copy_status", '--src "Project A" --pending')
+    assert [s.state for s in pending] == ["scheduled"]
+    (line,) = repr(pending).splitlines()[1:]
+    assert line.startswith(f"  scheduled Project A:handout -> Project C ({twin[:8]}):later  scheduled ")
+    assert "started" not in line and "finished" not in line
+    # Filters are named in the header; an empty search is an empty table, still == [].
+    failed = shell.run_line_magic("cocalc_copy_status", f"--failed --target {emulator.pb}")
+    assert [s.state for s in failed] == ["failed"]
+    assert repr(failed).startswith("Failed copies to Project B: 1 failed")
+    none = shell.run_line_magic("cocalc_copy_status", f"--failed --target {emulator.pc}")
+    assert none == [] and repr(none) == "Failed copies to Project C (" + emulator.pc[:8] + "): none"
+
+
+def test_copy_status_table_escapes_titles_pages_and_falls_back_to_ids(shell, emulator, handout, monkeypatch):
+    from cocalc_widgets import CoCalcError
+
+    shell.run_line_magic("config", "CoCalcMagics.api = 'v1'")
+    odd = emulator.create_project('<b>Lab</b> & "co"\nline two')
+    shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {odd} {emulator.pb}")
+    found = shell.run_line_magic("cocalc_copy_status", f"--src {emulator.pa} --path handout")
+    assert repr(found).startswith("Finished copies from Project A of handout: 2 done")
+    assert 'Project A:handout -> <b>Lab</b> & "co" line two:handout' in repr(found)
+    page = found._repr_html_()
+    assert "<b>Lab</b>" not in page and "&lt;b&gt;Lab&lt;/b&gt; &amp; &quot;co&quot;" in page
+    lines = found.table(per_page=1).splitlines()
+    assert len(lines) == 3 and lines[-1] == "  page 1 of 2: .table(page=2)"
+    assert "page 2 of 2" in found.table_html(page=2, per_page=1)
+    with pytest.raises(CoCalcError, match="page"):
+        found.table(page=0)
+    # The project listing fails: the table shows ids, and the statuses still come back.
+    magics = shell.magics_manager.registry["CoCalcMagics"]
+
+    def no_listing():
+        raise CoCalcError("the listing is down")
+
+    monkeypatch.setattr(magics.client, "projects", no_listing)
+    plain = shell.run_line_magic("cocalc_copy_status", f"--src {emulator.pa}")
+    assert [s.copy_path_id for s in plain] == [s.copy_path_id for s in found]
+    assert repr(plain).startswith(f"Finished copies from {emulator.pa}: 2 done")
+    assert f"{emulator.pa}:handout -> {emulator.pb}:handout" in repr(plain)
