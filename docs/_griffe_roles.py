@@ -28,6 +28,7 @@ DOCUMENTED = {
     "plain_url": "cocalc_widgets.frame.plain_url",
     "CoCalcMagics": "cocalc_widgets.magics.CoCalcMagics",
     "MagicError": "cocalc_widgets.magics.MagicError",
+    "CopyStatusTable": "cocalc_widgets.magics.CopyStatusTable",
 }
 
 _ROLE = re.compile(r":(class|func|meth|attr|data|exc|mod|obj):`(~?)([^`]+)`")

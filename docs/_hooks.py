@@ -125,6 +125,7 @@ def _docstring_markdown(text: str) -> str:
         "CopyResults": "cocalc_widgets.CopyResults",
         "CoCalcFrame": "cocalc_widgets.CoCalcFrame",
         "CopyStatus": "cocalc_widgets.CopyStatus",
+        "CopyStatusTable": "cocalc_widgets.magics.CopyStatusTable",
     }
     return _roles().rewrite_roles("\n".join(out), lambda target, _ctx: names.get(target))
 

@@ -25,6 +25,7 @@ The pictures (each a real run, nothing drawn by hand):
 ``copy-summary.png``        the same hand-out finished: the summary table, failures first (one
                             student has a folder where the handout has a file; one project id is
                             not a project the key may use)
+``copy-status.png``         ``%cocalc_copy_status --src Instructor``: CoCalc's record of the copies
 ``dashboard.png``           ``notebooks/dashboard.ipynb`` in Voila after Open, Status and a Copy
 ``emulator-landing.png``    the emulator's front page
 ==========================  =====================================================================
@@ -88,6 +89,8 @@ CELLS = [
     'students = [title for title in projects if title.startswith("Student")]\n'
     f'targets = [*students, "{NO_SUCH_PROJECT}"]\n'
     "results = %cocalc_copy Instructor:handout $targets",
+    # 4: what CoCalc remembers of those copies
+    "%cocalc_copy_status --src Instructor",
 ]
 
 
@@ -239,6 +242,11 @@ def lab_pictures(
         if f"{STUDENTS - 1} done, 1 failed, 1 not started" not in text:
             raise Failed(f"the summary is not the expected one: {text}")
         shots.element(page, cell, "copy-summary")
+
+        out = nb.run_cell(4, timeout=60)
+        if "Student 4" not in out or "cannot overwrite" not in out:
+            raise Failed(f"%cocalc_copy_status did not list the hand-out's copies: {out}")
+        shots.element(page, nb.cells().nth(4), "copy-status")
     finally:
         lab.stop()
 
