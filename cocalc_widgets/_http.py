@@ -31,6 +31,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
+from ._pacing import Pacer
 from ._validate import is_loopback
 from ._version import __version__
 from .errors import (
@@ -212,6 +213,8 @@ class Transport:
         #: The server's clock minus ours, in seconds (from the ``Date`` header of its replies).
         self.clock_skew = 0.0
         self._tls_ports: dict[tuple[str, int], bool] = {}
+        #: Paces requests to what the server accepts (unlimited until it answers 429/503).
+        self.pacer = Pacer()
 
     def _note_clock(self, resp: Any, *args: Any, **kwargs: Any) -> None:
         date = resp.headers.get("Date")
@@ -276,7 +279,9 @@ class Transport:
     def _once(
         self, url: str, body: dict[str, Any], endpoint: str, safe: bool, timeout: tuple
     ) -> Any:
+        self.pacer.acquire()
         self.requests_sent += 1
+        sent = time.monotonic()
         try:
             if self.verify is None:
                 resp = self.session.post(url, json=body, timeout=timeout)
@@ -320,6 +325,11 @@ class Transport:
                 f"HTTP request failed: {type(exc).__name__}", endpoint=endpoint
             ) from None
         log.debug("POST %s -> %s", endpoint, resp.status_code)
+        after = resp.headers.get("Retry-After", "")
+        pause = float(after) if after.isdigit() else None
+        if pause is not None and pause > self.retry.retry_after_max:
+            pause = None  # the call gives up at once (RateLimited); others need not wait
+        self.pacer.record(resp.status_code, time.monotonic() - sent, pause)
         return self._decode(resp, endpoint, safe)
 
     @staticmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,14 +21,24 @@ class Progress:
     """A progress bar shown after ``delay`` seconds, in a notebook only.
 
     ``total`` is the number of items (copies); without it the bar only shows the state and the
-    time waited. ``update()`` is cheap: the widget is refreshed at most every 0.2 s.
+    time waited. ``info``, if given, is called at each refresh for a few more words (the rate
+    the client is held to, for example). ``update()`` is cheap: the widget is refreshed at most
+    every 0.2 s.
     """
 
     #: Whether anything can be shown (``False`` for the no-op bar outside notebooks).
     live = True
 
-    def __init__(self, label: str, *, total: int | None = None, delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        label: str,
+        *,
+        total: int | None = None,
+        delay: float = 1.0,
+        info: Callable[[], str] | None = None,
+    ) -> None:
         self.label = label
+        self.info = info
         self.total = total
         self.delay = delay
         self.start = time.monotonic()
@@ -40,14 +51,25 @@ class Progress:
 
     @classmethod
     def maybe(
-        cls, progress: bool | None, label: str, *, total: int | None = None, delay: float = 1.0
+        cls,
+        progress: bool | None,
+        label: str,
+        *,
+        total: int | None = None,
+        delay: float = 1.0,
+        info: Callable[[], str] | None = None,
     ) -> Progress:
         """A real bar if ``progress`` is true (or ``None`` in a notebook); else a no-op."""
         if progress is None:
             progress = in_notebook()
         if not progress:
             return _NoProgress(label)
-        return cls(label, total=total, delay=delay)
+        return cls(label, total=total, delay=delay, info=info)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
 
     def update(self, state: str | None = None, done: int | None = None) -> None:
         """Record progress; shows or refreshes the bar when due."""
@@ -93,8 +115,10 @@ class Progress:
         else:
             self._bar.value = 1 if state in ("done", "failed") else 0
             count = ""
+        extra = self.info() if self.info is not None else ""
+        extra = f" · {html.escape(extra)}" if extra else ""
         self._text.value = (
-            f"{html.escape(self.label)}: {count}{html.escape(state or '')} ({waited:.1f} s)"
+            f"{html.escape(self.label)}: {count}{html.escape(state or '')}{extra} ({waited:.1f} s)"
         )
 
 

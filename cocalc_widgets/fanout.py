@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,7 @@ class CopyResults(list):
         # The hand-out's journal entry (copy_to_many), and the results already written to it.
         self._handout: Handout | None = None
         self._recorded: set[int] = set()
+        self._bar: Progress | None = None  # copy_to_many's progress bar, for wait_all to go on
 
     @property
     def jobs(self) -> list[CopyJob]:
@@ -194,6 +196,7 @@ def copy_to_many(
     journal: str | os.PathLike[str] | bool | Journal | None = None,
     fresh: bool = False,
     resend_unknown: bool = False,
+    progress: bool | None = None,
     **options: Any,
 ) -> CopyResults:
     """Start a copy of ``src_path`` to every target: a project id (the copy keeps
@@ -211,6 +214,10 @@ def copy_to_many(
     v1) or reported as ``unknown`` (``resend_unknown=True`` sends them again). ``fresh=True``
     starts the hand-out over. A second process running the same hand-out at the same time gets
     a :class:`JournalError` and sends nothing.
+
+    ``progress``: one progress bar for the whole hand-out (default: in a notebook), which
+    :func:`wait_all` goes on with; its text shows the copies sent and, once the server has
+    pushed back (HTTP 429), the rate the client holds itself to.
     """
     items = _targets(targets)
     if labels is not None and len(labels) != len(items):
@@ -258,7 +265,23 @@ def copy_to_many(
                 else:
                     result.error = _resume.unknown_error(row, can_resend=True)
 
+        bar = Progress.maybe(
+            progress,
+            f"copying {src_path} to {len(results)} projects",
+            total=len(results),
+            delay=0.5,
+            info=_rate_info(client),
+        )
+        results._bar = bar
+        ahead = len(results) - len(send)  # done before, being watched, or not sendable
+        sent = [0]
+        count = threading.Lock()
+
         def start(result: CopyResult) -> None:
+            if bar.live:
+                with count:
+                    sent[0] += 1
+                    bar.update(f"sending {sent[0] + ahead}/{len(results)}", done=len(todo.before))
             if handout is not None:
                 handout.record(result.key, "sending", sent_at=time.time())
             try:
@@ -278,6 +301,12 @@ def copy_to_many(
         if handout is not None:
             handout.release()
     return results
+
+
+def _rate_info(client: CoCalcClient) -> Callable[[], str] | None:
+    """For the progress bar: the rate the client holds itself to (see ``_pacing``)."""
+    pacer = getattr(getattr(client, "_transport", None), "pacer", None)
+    return pacer.describe if pacer is not None else None
 
 
 def _journal_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -345,9 +374,13 @@ def wait_all(
     start = time.monotonic()
     last_full = start
     probing = any(r.job is not None and r.job.api == "v2" for r in results)
-    bar = Progress.maybe(progress, label, total=len(results), delay=0.5)
     if not isinstance(results, CopyResults) or not hasattr(results, "_recorded"):
         results = CopyResults(results)
+    bar = getattr(results, "_bar", None)  # copy_to_many's, so one bar shows the whole hand-out
+    if bar is None or bar.closed or (progress is not None and bar.live != bool(progress)):
+        bar = Progress.maybe(
+            progress, label, total=len(results), delay=0.5, info=_rate_info(client)
+        )
 
     def pending() -> list[CopyResult]:
         return [r for r in results if r.job is not None and r.error is None and not _finished(r)]

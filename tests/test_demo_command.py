@@ -40,9 +40,15 @@ def _stop_demo(proc: subprocess.Popen) -> str:
 
 
 def _kill(proc: subprocess.Popen) -> None:
+    # The demo runs JupyterLab or Voila in a session of their own: ask it to stop them (as
+    # Ctrl-C does) before killing what is left, so that a failing test leaks no server.
     if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def test_demo_starts_both_servers_prints_the_key_and_stops_both(tmp_path):
