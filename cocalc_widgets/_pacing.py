@@ -30,7 +30,7 @@ from collections.abc import Callable
 __all__ = ["Pacer"]
 
 _WINDOW = 1.0  # seconds over which the accepted rate is measured
-_UNDER = 0.96  # the rate after a refusal, as a share of what the server accepted
+_UNDER = 0.95  # the rate after a refusal, as a share of what the server accepted
 _HOLD = 15.0  # seconds the rate holds after a cut before it grows again
 _GROWTH = 0.02  # then it grows by this share per second of good answers
 _LATENCY_CUT = 0.8  # the rate after latency climbed, as a share of what was accepted

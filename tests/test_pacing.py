@@ -36,7 +36,7 @@ def test_unpaced_until_the_server_pushes_back_then_paced_just_under_what_it_acce
     assert math.isinf(pacer.rate) and clock.slept == [] and pacer.describe() == ""
     pacer.record(429, 0.01, retry_after=1.0)
     assert pacer.limit == 200 and 180 <= pacer.rate < 200
-    assert pacer.describe() == "≤ 192 requests/s (server limit ≈ 200/s)"
+    assert pacer.describe() == "≤ 190 requests/s (server limit ≈ 200/s)"
     pacer.record(429, 0.01, retry_after=1.0)  # the same burst's refusals: one signal
     assert pacer.limit == 200 and 180 <= pacer.rate < 200
     clock.slept.clear()
