@@ -454,8 +454,15 @@ class CoCalcClient:
             job._poll = _labelled(job._poll, label, gen.name)
         return job
 
-    def _watch(self, copy_path_id: str, request: dict[str, Any], api: str | None) -> CopyJob:
-        """A job for a copy started earlier (by id, on the generation that started it)."""
+    def _watch(
+        self,
+        copy_path_id: str,
+        request: dict[str, Any],
+        api: str | None,
+        requested_at: float | None = None,
+    ) -> CopyJob:
+        """A job for a copy started earlier (by id, on the generation that started it), at
+        ``requested_at`` (our clock, seconds since the epoch; ``None``: unknown, long ago)."""
         name = api if api in self._gens and api != "conat" else self.detect_api()
         gen = self._gens[name]
         if "copy_status" not in gen.prefers:
@@ -469,6 +476,8 @@ class CoCalcClient:
             schedule=self.poll_schedule,
             api=name,
         )
+        # When it was sent, not now: a status search pages back to there (fanout._sweep).
+        job.requested_at = requested_at if requested_at is not None else 0.0
         return job
 
     def copy_path_status(

@@ -248,14 +248,18 @@ def copy_to_many(
         claimed = {row.copy_id for _, row in todo.watch if row.copy_id}
         for result, row in todo.watch:
             assert row.copy_id is not None
-            result.job = client._watch(row.copy_id, request_of[id(result)], row.api)
+            result.job = client._watch(
+                row.copy_id, request_of[id(result)], row.api, requested_at=row.sent_at
+            )
         send = list(todo.send)
         if todo.lost:
             found = _resume.find_lost(client, src_project_id, src_path, todo.lost, claimed)
             for result, row in todo.lost:
                 status = None if found is None else found.get(result.key)
                 if status is not None and status.copy_path_id:
-                    result.job = client._watch(status.copy_path_id, request_of[id(result)], "v1")
+                    result.job = client._watch(
+                        status.copy_path_id, request_of[id(result)], "v1", requested_at=row.sent_at
+                    )
                     result.job._last = status
                     handout.record(  # type: ignore[union-attr]
                         result.key, "sent", copy_id=status.copy_path_id, api="v1"

@@ -242,3 +242,27 @@ def test_a_hand_out_killed_halfway_resumes_with_no_copy_sent_twice(tmp_path, api
         assert max(per_target.values()) == 1  # no copy ran twice
         unknown = {r.target_project_id for r in results if r.state == "unknown"}
         assert set(per_target) | unknown == set(targets)  # every target accounted for
+
+
+def test_resume_watches_copies_sent_long_before_beyond_the_first_page_of_the_search(tmp_path):
+    # A hand-out larger than one page of CoCalc's search (1,000), resumed after its copies
+    # finished: the sweep must page back to when they were *sent*, not to when the resumed run
+    # began watching them (which once left it waiting for ever).
+    n = 1100
+    with Emulator(data_dir=tmp_path / "d", api_versions=("v1",)) as emu:
+        src = emu.create_project("src")
+        (emu.project_path(src) / "f.txt").write_text("x")
+        targets = emu.create_projects([f"t{i}" for i in range(n)])
+        path = _journal(tmp_path)
+        with CoCalcClient(api_key=emu.api_key, host=emu.url) as client:
+            first = copy_to_many(client, src, "f.txt", targets, journal=path, max_in_flight=32)
+            assert all(r.job is not None and r.error is None for r in first)
+            emu.wait_idle(60)
+        time.sleep(6)  # the copies are now older than the newest page's window
+        with CoCalcClient(api_key=emu.api_key, host=emu.url) as client:
+            results = copy_to_many(client, src, "f.txt", targets, journal=path)
+            sent = client.requests_sent
+            wait_all(client, results, timeout=30, progress=False)
+            assert results.counts() == {"done": n}
+            assert client.requests_sent - sent <= 4  # two pages of the search, not 1,100 asks
+        assert len(emu.ledger) == n  # nothing sent twice
