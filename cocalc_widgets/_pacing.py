@@ -5,12 +5,15 @@ second: the window refills as fast as the answers come, and the 429s come with t
 client paces its *sending rate*:
 
 - Unpaced until the server pushes back.
-- On HTTP 429 or 503 *with* a ``Retry-After`` (a gateway pacing its clients), every request
-  waits out the ``Retry-After``, and the rate drops to just under what the server accepted in
-  the last second: the estimate of its limit. A bare 503 is an error like others (retried by
-  the transport), not a reason to slow down.
+- On HTTP 429 or 503 *with* a ``Retry-After`` (a gateway pacing its clients), the rate drops
+  to just under what the server accepted in the second before: the estimate of its limit. The
+  first such refusal makes every request wait out the ``Retry-After``, and so do refusals of
+  a fifth of the answers or more (measuring the limit again); a few later ones (requests that
+  reached the server bunched together) ease the rate by 1% a second and hold back only the
+  refused request, which the transport retries after its ``Retry-After``. A bare 503 is an
+  error like others (retried by the transport), not a reason to slow down.
 - While answers are good the rate holds there for a while, then grows slowly (2% a second) to
-  find out whether the server now accepts more; the next refusal measures the limit again.
+  find out whether the server now accepts more; refusals then ease it back.
 - When the answers' latency climbs far above what it was (a server drowning without saying
   so), the rate drops to 80% of what was accepted, with no pause.
 - The rate never drops below half the best accepted rate seen, so that refusals that have
@@ -30,13 +33,15 @@ from collections.abc import Callable
 __all__ = ["Pacer"]
 
 _WINDOW = 1.0  # seconds over which the accepted rate is measured
-_UNDER = 0.95  # the rate after a refusal, as a share of what the server accepted
-_HOLD = 15.0  # seconds the rate holds after a cut before it grows again
+_UNDER = 0.97  # the rate after a refusal, as a share of what the server accepted
+_HOLD = 30.0  # seconds the rate holds after a cut before it grows again
 _GROWTH = 0.02  # then it grows by this share per second of good answers
 _LATENCY_CUT = 0.8  # the rate after latency climbed, as a share of what was accepted
 _LATENCY_FACTOR = 4.0  # "climbed": the smoothed latency above this many times its lowest
 _LATENCY_MARGIN = 1.0  # ... and at least this many seconds above it
 _LATENCY_SAMPLES = 20  # answers seen before latency is judged
+_EASE = 0.99  # the rate after a few refusals once the limit is known
+_INSIST = 0.2  # a share of refused answers in one second that pauses every request
 _MIN_RATE = 1.0  # requests per second, whatever happens
 
 
@@ -61,6 +66,8 @@ class Pacer:
         self._accepted: collections.deque[float] = collections.deque()  # answer times
         self._sent: collections.deque[float] = collections.deque()  # accepted ones' send times
         self._mark: float | None = None  # when the request that was refused last was sent
+        self._cap = math.inf  # the rate the limit's measurement may restore, at most
+        self._refusals: collections.deque[float] = collections.deque()  # in the last second
         self._last_growth = 0.0
         self._last_cut = -math.inf
         self._best_accepted = 0.0  # the most answers accepted in one window so far
@@ -93,15 +100,15 @@ class Pacer:
                 self._accepted.popleft()
             while self._sent and self._sent[0] <= now - 3 * _WINDOW:
                 self._sent.popleft()
+            while self._refusals and self._refusals[0] <= now - _WINDOW:
+                self._refusals.popleft()
             sent = now - latency
             if status in (429, 503):
                 self.refused += 1
                 # Only a refusal that says when to come back is the server pacing its clients;
                 # one without is an error like others (retried, not a reason to slow down).
                 if retry_after is not None and retry_after > 0:
-                    if self._cut(now, _UNDER):
-                        self._measure(sent)
-                    self._paused_until = max(self._paused_until, now + retry_after)
+                    self._refused(now, sent, retry_after)
                 return
             if status is None or status >= 500:
                 return
@@ -111,7 +118,7 @@ class Pacer:
             if mark is not None and self.limit is not None:
                 if mark - _WINDOW < sent <= mark:  # answered after the refusal, sent before it
                     self.limit += 1
-                    self.rate = max(self.rate, _UNDER * self.limit)
+                    self.rate = max(self.rate, _UNDER * min(self.limit, self._cap))
                 elif sent > mark + _WINDOW:
                     self._mark = None  # every request sent before the refusal has answered
             self._best_accepted = max(self._best_accepted, len(self._accepted) / _WINDOW)
@@ -119,16 +126,32 @@ class Pacer:
                 self._cut(now, _LATENCY_CUT)
             self._grow(now)
 
-    def _measure(self, mark: float) -> None:
-        """The server's limit: the requests it accepted in the second before it refused one
-        sent at ``mark`` (counted by when they were sent, and by :meth:`record` as the ones
-        still in flight answer)."""
-        self._mark = mark
-        self.limit = float(sum(1 for t in self._sent if mark - _WINDOW < t <= mark))
-        if self.limit:
-            self.rate = max(self.rate, _UNDER * self.limit)
-        else:
-            self.limit = None
+    def _refused(self, now: float, sent: float, retry_after: float) -> None:
+        # The first time (the server's limit is not known yet), and whenever the server refuses
+        # many (a fifth of the answers of the last second), everyone waits out the Retry-After
+        # and the rate drops to just under the limit measured. A few refusals once the limit is
+        # known are jitter (requests that reached the server bunched together): the rate eases
+        # by 1%, and only the refused request waits (the transport retries it after its
+        # Retry-After). Refusals that keep coming keep easing it.
+        self._refusals.append(now)
+        many = len(self._refusals) > _INSIST * (len(self._accepted) + len(self._refusals))
+        if self.limit is not None and not many:
+            if now - self._last_cut >= _WINDOW:
+                self._last_cut = self._last_growth = now
+                self.rate = max(self._floor(), self.rate * _EASE)
+            return
+        self._paused_until = max(self._paused_until, now + retry_after)
+        before = self.rate
+        if self._cut(now, _UNDER):
+            # The limit is what the server accepted in the second before the refused request
+            # was sent (counted on as the requests in flight then answer); after the first
+            # time the rate does not grow back above the rate that was refused from it.
+            self._cap = math.inf if self.limit is None else before
+            self._mark = sent
+            counted = sum(1 for t in self._sent if sent - _WINDOW < t <= sent)
+            if counted:
+                self.limit = float(counted)
+                self.rate = max(self._floor(), _UNDER * min(counted, self._cap))
 
     def _latency_climbed(self, latency: float) -> bool:
         self._samples += 1
@@ -148,12 +171,14 @@ class Pacer:
         accepted = len(self._accepted) / _WINDOW
         if accepted <= 0:
             accepted = self.rate if math.isfinite(self.rate) else 10.0
-        floor = max(_MIN_RATE, 0.5 * self._best_accepted)
-        self.rate = max(floor, accepted * share)
+        self.rate = max(self._floor(), accepted * share)
         if share == _LATENCY_CUT:
             self._latency_low = math.inf  # judge from the latency at the new rate
             self._samples = 0
         return True
+
+    def _floor(self) -> float:
+        return max(_MIN_RATE, 0.5 * self._best_accepted)
 
     def _grow(self, now: float) -> None:
         if not math.isfinite(self.rate) or now - self._last_cut < _HOLD:

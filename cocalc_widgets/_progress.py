@@ -84,13 +84,14 @@ class Progress:
             return
         self._refresh(state)
 
-    def close(self, state: str | None) -> None:
+    def close(self, state: str | None, summary: str | None = None) -> None:
         """Final update; the bar stays visible with the outcome (green, red, or amber if the
-        wait ended before the copies did)."""
+        wait ended before the copies did), and ``summary`` in place of the state if given
+        (``11 done, 1 failed``)."""
         if self._widget is not None and not self._closed:
             if self.total is not None and state in ("done", "failed"):
                 self.done = self.total
-            self._refresh(state)
+            self._refresh(state, summary)
             style = {"done": "success", "failed": "danger"}.get(state or "", "warning")
             self._bar.bar_style = style
         self._closed = True
@@ -104,11 +105,15 @@ class Progress:
         self._widget = w.HBox([self._bar, self._text])
         display(self._widget)
 
-    def _refresh(self, state: str | None) -> None:
+    def _refresh(self, state: str | None, summary: str | None = None) -> None:
         import html
 
         self._shown_at = time.monotonic()
         waited = self._shown_at - self.start
+        if summary:
+            self._bar.value = self.done if self.total else 1
+            self._text.value = f"{html.escape(self.label)}: {html.escape(summary)} ({waited:.1f} s)"
+            return
         if self.total:
             self._bar.value = self.done
             count = f"{self.done}/{self.total} "
@@ -128,5 +133,5 @@ class _NoProgress(Progress):
     def update(self, state: str | None = None, done: int | None = None) -> None:
         pass
 
-    def close(self, state: str | None) -> None:
+    def close(self, state: str | None, summary: str | None = None) -> None:
         pass

@@ -416,7 +416,7 @@ def wait_all(
     finally:
         _resume.record_finals(getattr(results, "_handout", None), results, results._recorded)
         failed = any(r.state in _BAD for r in results)
-        bar.close("failed" if failed else "done")
+        bar.close("failed" if failed else "done", results.summary())
     return results
 
 
@@ -469,7 +469,7 @@ def _sweep(client: CoCalcClient, src: str, group: list[CopyResult]) -> list[Copy
 def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolExecutor) -> None:
     """One status round for every unfinished copy, as few requests as the API allows."""
     searchable = [r for r in todo if r.job is not None and r.job.api == "v1"]
-    singles = [r for r in todo if r not in searchable]
+    singles = [r for r in todo if r.job is None or r.job.api != "v1"]
     if len(searchable) <= 2:
         singles, searchable = list(todo), []
     if searchable:

@@ -36,7 +36,7 @@ def test_unpaced_until_the_server_pushes_back_then_paced_just_under_what_it_acce
     assert math.isinf(pacer.rate) and clock.slept == [] and pacer.describe() == ""
     pacer.record(429, 0.01, retry_after=1.0)
     assert pacer.limit == 200 and 180 <= pacer.rate < 200
-    assert pacer.describe() == "≤ 190 requests/s (server limit ≈ 200/s)"
+    assert pacer.describe() == "≤ 194 requests/s (server limit ≈ 200/s)"
     pacer.record(429, 0.01, retry_after=1.0)  # the same burst's refusals: one signal
     assert pacer.limit == 200 and 180 <= pacer.rate < 200
     clock.slept.clear()
@@ -47,7 +47,7 @@ def test_unpaced_until_the_server_pushes_back_then_paced_just_under_what_it_acce
         pacer.acquire()
     assert abs((clock.t - start) - 100 / pacer.rate) < 0.05  # spaced at the rate
     rate = pacer.rate
-    for _ in range(100):  # good answers for 10 s: the rate holds
+    for _ in range(250):  # good answers for 25 s: the rate holds
         clock.t += 0.1
         pacer.record(200, 0.01)
     assert pacer.rate == rate
@@ -55,6 +55,30 @@ def test_unpaced_until_the_server_pushes_back_then_paced_just_under_what_it_acce
         clock.t += 0.1
         pacer.record(200, 0.01)
     assert rate * 1.05 < pacer.rate < rate * 1.15
+
+
+def test_once_the_limit_is_known_a_few_refusals_hold_back_only_the_refused_request():
+    clock = Clock()
+    pacer = Pacer(clock=clock.now, sleep=clock.sleep)
+    for _ in range(200):
+        pacer.record(200, 0.01)
+        clock.t += 0.004
+    pacer.record(429, 0.01, retry_after=1.0)  # the first: everyone waits
+    assert pacer._paused_until > clock.t
+    clock.t += 5
+    for _ in range(190):  # a second at the rate, then requests that arrived bunched together
+        pacer.record(200, 0.01)
+        clock.t += 1 / 190
+    rate = pacer.rate
+    pacer.record(429, 0.01, retry_after=1.0)
+    assert pacer._paused_until < clock.t  # nobody else waits
+    assert pacer.rate <= rate  # and the rate does not grow from it
+    clock.t += 1.5
+    for _ in range(40):  # a server that refuses a good share of the answers: everyone waits
+        pacer.record(200, 0.01)
+        pacer.record(429, 0.01, retry_after=2.0)
+        clock.t += 0.01
+    assert pacer._paused_until > clock.t + 1
 
 
 def test_climbing_latency_slows_it_without_a_refusal():

@@ -33,3 +33,21 @@ def test_the_final_colour_says_the_outcome():
             bar.update("running")
             bar.close(state)
         assert bar._bar.bar_style == style
+
+
+def test_the_final_text_can_be_a_summary_instead_of_one_word():
+    with mock.patch("IPython.display.display"):
+        bar = Progress.maybe(True, "copying handout to 13 projects", total=13, delay=0)
+        bar.update("waiting", done=3)
+        bar.close("failed", "11 done, 1 failed, 1 not started")
+    assert bar._bar.bar_style == "danger" and bar._bar.value == 13
+    assert bar._text.value.startswith(
+        "copying handout to 13 projects: 11 done, 1 failed, 1 not started ("
+    )
+
+
+def test_the_text_shows_what_info_says():
+    with mock.patch("IPython.display.display"):
+        bar = Progress.maybe(True, "copying", total=4, delay=0, info=lambda: "≤ 190 requests/s")
+        bar.update("sending 2/4", done=0)
+    assert "sending 2/4 · ≤ 190 requests/s" in bar._text.value
