@@ -11,7 +11,9 @@ Three parts, each against a bound measured in the same run:
    on this server: every copy POSTed as fast as the server takes them by 128 raw threads
    (released together, no polling; thousands of connections at once would overflow the
    server's listen queue), from the release to the last ``finished`` in the emulator's ledger, plus one
-   status latency. Targets: at most 1.5x the server bound; peak memory under 200 MB.
+   status latency. Targets: at most 1.5x the server bound; peak memory under 200 MB. API v2
+   is also shown against a raw v2 client (the copies, then one status request each once all
+   have finished: the requests any v2 client needs, though not the fastest order).
 2. **A rate-limited gateway.** The same on an emulator started with ``--rate-limit 200/s``. The
    *rate bound* is the time the server's limit allows for one request per copy: 5,000 / 200 =
    25 s. Targets (API v1, where one request starts a copy and a page of the status search
@@ -258,21 +260,22 @@ def main() -> int:
             payload["server_bound"] = bounds
             for api, b in bounds.items():
                 rows.append([f"server bound: all copies POSTed by {b['threads']} raw threads"
-                             + (", then one status each" if api == "v2" else ""), api,
+                             if api == "v1" else
+                             f"raw v2: copies by {b['threads']} threads, then one status each",
+                             api,
                              b["seconds"], "1.00", "1" if api == "v1" else "2", "-", "-",
                              f"{n}/{n}", "-"])
             payload["scale"] = []
             for api in sorted(apis):
                 r = bench.client(api, bench.dest(), work / f"j{api}.sqlite")
                 # Against the bound of the server (all copies at once, v1); API v2 also against
-                # its own, which counts the status request per copy any v2 client needs.
+                # a raw v2 client (which needs a status request per copy too), for reference.
                 entry = ratio_row("%cocalc_copy", r, bounds["v1"]["seconds"],
                                   SERVER_BOUND_TARGET, False)
                 if r["api"] == "v2":
                     entry["v2_bound_ratio"] = r["seconds"] / bounds["v2"]["seconds"]
-                    rows.append(["  the same, against the v2 bound", "v2", r["seconds"],
-                                 f"{entry['v2_bound_ratio']:.2f}", "-", "-", "-", "-",
-                                 "yes" if entry["v2_bound_ratio"] <= SERVER_BOUND_TARGET else "NO"])
+                    rows.append(["  the same, against raw v2 (no target)", "v2", r["seconds"],
+                                 f"{entry['v2_bound_ratio']:.2f}", "-", "-", "-", "-", "-"])
                 payload["scale"].append(entry)
         finally:
             server.stop()
