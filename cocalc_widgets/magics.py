@@ -336,6 +336,7 @@ class CoCalcMagics(Magics):
     @argument("--target", metavar="PROJECT", help="search copies to this project (id or title)")
     @argument("--path", metavar="SRC_PATH", help="only copies of this source path")
     @argument("--pending", action="store_true", help="only unfinished copies")
+    @argument("--finished", action="store_true", help="only finished copies")
     @argument("--failed", action="store_true", help="only failed copies")
     @argument("--limit", type=int, default=None, help="at most this many (1000 max)")
     @argument(
@@ -355,8 +356,9 @@ class CoCalcMagics(Magics):
             %cocalc_copy_status 65cd2079-098d-4147-bb54-12d44cebb8cb
             %cocalc_copy_status --failed --src Instructor
 
-        One copy: its :class:`CopyStatus`. A search (finished copies, as CoCalc searches by
-        default; ``--pending``: unfinished ones; ``--failed``: failed ones): a
+        One copy: its :class:`CopyStatus`. A search (unfinished and finished copies, two
+        searches of CoCalc's; ``--pending``: unfinished ones; ``--finished``: finished ones;
+        ``--failed``: failed ones): a
         :class:`CopyStatusTable`, the list of :class:`CopyStatus` shown as a table (failures
         first, project titles where known, state, start and finish times, CoCalc's error text;
         HTML in a notebook, text elsewhere). ``--journal``: the journal's hand-outs.
@@ -378,21 +380,31 @@ class CoCalcMagics(Magics):
             if any(not _UUID.fullmatch(r) for r in refs):
                 listing = self._projects()  # once: for the titles given and those shown
             ids = self._resolve(refs, listing)
-            found = self.client.copy_path_status(
-                src_project_id=ids.get(args.src) if args.src else None,
-                target_project_id=ids.get(args.target) if args.target else None,
-                src_path=args.path,
-                pending=bool(args.pending),
-                failed=True if args.failed else None,
-                limit=args.limit,
-            )
+            # CoCalc's search finds unfinished copies (pending) or finished ones, not both.
+            if args.failed:
+                kind, searches = "Failed copies", [{"pending": False, "failed": True}]
+            elif args.pending and not args.finished:
+                kind, searches = "Unfinished copies", [{"pending": True}]
+            elif args.finished and not args.pending:
+                kind, searches = "Finished copies", [{"pending": False}]
+            else:
+                kind, searches = "Copies", [{"pending": True}, {"pending": False}]
+            statuses: list[Any] = []
+            for search in searches:
+                found = self.client.copy_path_status(
+                    src_project_id=ids.get(args.src) if args.src else None,
+                    target_project_id=ids.get(args.target) if args.target else None,
+                    src_path=args.path,
+                    limit=args.limit,
+                    **search,
+                )
+                statuses += found if isinstance(found, list) else [found]
         except BadInput as err:
             raise UsageError(str(err)) from None
         except MagicError:
             raise
         except CoCalcError as err:
             raise _one_line(err) from None
-        statuses = found if isinstance(found, list) else [found]
         if listing is None:
             try:
                 listing = self.client.projects()
@@ -406,14 +418,6 @@ class CoCalcMagics(Magics):
             what.append(f"to {titles.get(ids[args.target], ids[args.target])}")
         if args.path:
             what.append(f"of {args.path}")
-        # CoCalc's search: pending=false (the default here) finds finished copies only.
-        kind = (
-            "Failed copies"
-            if args.failed
-            else "Unfinished copies"
-            if args.pending
-            else "Finished copies"
-        )
         return CopyStatusTable(statuses, titles, " ".join([kind, *what]))
 
     def _journal_table(self, path: str | None) -> Any:

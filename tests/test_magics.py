@@ -223,7 +223,7 @@ def test_copy_status_search_shows_a_table_with_titles_and_failures_first(shell, 
 
     untitled, twin = _status_copies(shell, emulator, handout)
     queries = emulator.request_count(endpoint="query")
-    found = shell.run_line_magic("cocalc_copy_status", '--src "Project A"')
+    found = shell.run_line_magic("cocalc_copy_status", '--src "Project A" --finished')
     assert emulator.request_count(endpoint="query") == queries + 1  # one listing: titles both ways
     # Still the statuses, for code.
     assert isinstance(found, CopyStatusTable) and isinstance(found, list) and len(found) == 4
@@ -250,7 +250,11 @@ def test_copy_status_search_shows_a_table_with_titles_and_failures_first(shell, 
     assert page.index(">failed<") < page.index(">done<")
     assert "Project B:nothing.txt" in page and "No such file or directory" in page
     assert f"title='copy {found.failed[0].copy_path_id}'" in page
-    # CoCalc finds unfinished copies only when asked (--pending): a scheduled one says when.
+    # By default both of CoCalc's searches, unfinished and finished copies: all five.
+    every = shell.run_line_magic("cocalc_copy_status", '--src "Project A"')
+    assert repr(every).startswith("Copies from Project A: 1 failed, 3 done, 1 scheduled (times in ")
+    assert sorted(s.state for s in every) == ["done", "done", "done", "failed", "scheduled"]
+    # --pending: the unfinished ones only; a scheduled one says when.
     pending = shell.run_line_magic("cocalc_copy_status", '--src "Project A" --pending')
     assert [s.state for s in pending] == ["scheduled"]
     (line,) = repr(pending).splitlines()[1:]
@@ -271,7 +275,7 @@ def test_copy_status_table_escapes_titles_pages_and_falls_back_to_ids(shell, emu
     odd = emulator.create_project('<b>Lab</b> & "co"\nline two')
     shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {odd} {emulator.pb}")
     found = shell.run_line_magic("cocalc_copy_status", f"--src {emulator.pa} --path handout")
-    assert repr(found).startswith("Finished copies from Project A of handout: 2 done")
+    assert repr(found).startswith("Copies from Project A of handout: 2 done")
     assert 'Project A:handout -> <b>Lab</b> & "co" line two:handout' in repr(found)
     page = found._repr_html_()
     assert "<b>Lab</b>" not in page and "&lt;b&gt;Lab&lt;/b&gt; &amp; &quot;co&quot;" in page
@@ -289,5 +293,5 @@ def test_copy_status_table_escapes_titles_pages_and_falls_back_to_ids(shell, emu
     monkeypatch.setattr(magics.client, "projects", no_listing)
     plain = shell.run_line_magic("cocalc_copy_status", f"--src {emulator.pa}")
     assert [s.copy_path_id for s in plain] == [s.copy_path_id for s in found]
-    assert repr(plain).startswith(f"Finished copies from {emulator.pa}: 2 done")
+    assert repr(plain).startswith(f"Copies from {emulator.pa}: 2 done")
     assert f"{emulator.pa}:handout -> {emulator.pb}:handout" in repr(plain)
