@@ -381,22 +381,25 @@ class CoCalcMagics(Magics):
                 listing = self._projects()  # once: for the titles given and those shown
             ids = self._resolve(refs, listing)
             # CoCalc's search finds unfinished copies (pending) or finished ones, not both.
+            # (pending, failed) for each search
+            searches: list[tuple[bool, bool | None]]
             if args.failed:
-                kind, searches = "Failed copies", [{"pending": False, "failed": True}]
+                kind, searches = "Failed copies", [(False, True)]
             elif args.pending and not args.finished:
-                kind, searches = "Unfinished copies", [{"pending": True}]
+                kind, searches = "Unfinished copies", [(True, None)]
             elif args.finished and not args.pending:
-                kind, searches = "Finished copies", [{"pending": False}]
+                kind, searches = "Finished copies", [(False, None)]
             else:
-                kind, searches = "Copies", [{"pending": True}, {"pending": False}]
+                kind, searches = "Copies", [(True, None), (False, None)]
             statuses: list[Any] = []
-            for search in searches:
+            for pending, failed in searches:
                 found = self.client.copy_path_status(
                     src_project_id=ids.get(args.src) if args.src else None,
                     target_project_id=ids.get(args.target) if args.target else None,
                     src_path=args.path,
+                    pending=pending,
+                    failed=failed,
                     limit=args.limit,
-                    **search,
                 )
                 statuses += found if isinstance(found, list) else [found]
         except BadInput as err:
