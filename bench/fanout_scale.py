@@ -84,8 +84,9 @@ def client_main(spec_file: str) -> int:
         results = shell.run_line_magic("cocalc_copy", line)
     took = time.perf_counter() - start
     pacer = client._transport.pacer
+    routes = {r.job.api for r in results if r.job is not None}
     print(json.dumps({
-        "api": client.api, "seconds": took, "counts": results.counts(),
+        "api": "/".join(sorted(routes)) or client.api, "seconds": took, "counts": results.counts(),
         "requests": client.requests_sent, "refused": pacer.refused,
         "pacing": pacer.describe(), "limit_estimate": pacer.limit,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -227,7 +228,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="500 projects (smoke)")
     parser.add_argument("--targets", type=int, default=None, help="projects (default 5000; 500 quick)")
     parser.add_argument("--parts", default="scale,rate,crash", help="any of scale,rate,crash")
-    parser.add_argument("--apis", default="v1,auto", help="the client's api settings to run")
+    parser.add_argument("--apis", default="auto,v2",
+                        help="the client's api settings to run (auto sends a fan-out to v1 here)")
     parser.add_argument("--client", metavar="SPEC", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:

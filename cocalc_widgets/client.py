@@ -439,11 +439,13 @@ class CoCalcClient:
             )
         return request
 
-    def _start_copy(self, request: dict[str, Any]) -> CopyJob:
-        """Send a checked copy request on the generation that has its options."""
+    def _start_copy(self, request: dict[str, Any], op: str = "copy") -> CopyJob:
+        """Send a checked copy request on the generation that has its options (``op``:
+        ``"copy_many"`` for one of a fan-out's, which prefers API v1 where the server still
+        has it: half the requests of v2, and a search that settles a lost send)."""
         needs = [name for name in COPY_EXTRAS if request[name] is not None]
         method = "copy_path_between_projects"
-        gen = self._generation("copy", method, needs)
+        gen = self._generation(op, method, needs)
         try:
             job = gen.copy(request)
         except CoCalcError as err:

@@ -236,7 +236,9 @@ def copy_to_many(
     if not results:
         return results
     request_of = {id(r): req for r, req in zip(results, requests, strict=True)}
-    client.detect_api()  # once, before the threads start (copies with options may go elsewhere)
+    # Once, before the threads start: the generation a fan-out's copies go to (copies with
+    # options it lacks may go elsewhere).
+    client._generation("copy_many", "copy_to_many")
     handout = _resume.open_handout(
         client, journal, src_project_id, src_path, keys, _journal_options(options), fresh
     )
@@ -289,7 +291,7 @@ def copy_to_many(
             if handout is not None:
                 handout.record(result.key, "sending", sent_at=time.time())
             try:
-                result.job = client._start_copy(request_of[id(result)])
+                result.job = client._start_copy(request_of[id(result)], "copy_many")
             except CoCalcError as err:
                 result.error = err
             if handout is not None:

@@ -33,6 +33,7 @@ from ..results import ExecResult
 #: The operations the client routes, and what each does (for messages).
 OPERATIONS: dict[str, str] = {
     "copy": "copy a path between projects",
+    "copy_many": "copy a path to many projects",
     "copy_status": "look up a copy by its id",
     "copy_search": "search copies by project",
     "copy_delete": "cancel a scheduled copy",

@@ -218,6 +218,7 @@ class Conat(Generation):
     name = "conat"
     prefers = {
         "copy": 2,
+        "copy_many": 2,
         "user_auth": 1,
         "revoke_auth_token": 0,
         "create_token": 0,

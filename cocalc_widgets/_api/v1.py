@@ -28,6 +28,7 @@ class V1(Generation):
     name = "v1"
     prefers = {
         "copy": 1,
+        "copy_many": 0,  # one request a copy, and one search (pages of 1,000) watches them all
         "copy_status": 1,
         "copy_search": 0,
         "copy_delete": 0,

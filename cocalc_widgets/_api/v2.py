@@ -34,6 +34,7 @@ class V2(Generation):
     name = "v2"
     prefers = {
         "copy": 0,
+        "copy_many": 1,  # a status request per copy
         "copy_status": 0,
         "write_file": 0,
         "exec": 0,
