@@ -345,7 +345,12 @@ def test_frame_permissions_and_fullscreen_button_in_jupyterlab(
         "() => document.fullscreenElement !== null"
         " && document.fullscreenElement.classList.contains('cocalc-frame')"
     )
-    assert button.get_attribute("aria-pressed") == "true"
+    # The button follows the document's fullscreenchange event, which may come a little later.
+    pressed = (
+        "(v) => document.querySelector('.cocalc-frame-fullscreen')"
+        ".getAttribute('aria-pressed') === v"
+    )
+    page.wait_for_function(pressed, arg="true")
     viewport = page.evaluate("() => [window.innerWidth, window.innerHeight]")
     box = iframes.nth(0).bounding_box()
     assert box is not None and box["height"] > viewport[1] - 60, (box, viewport)
@@ -356,5 +361,5 @@ def test_frame_permissions_and_fullscreen_button_in_jupyterlab(
     button.click()
     page.wait_for_function("() => document.fullscreenElement === null")
     print("inside the IFrames [fullscreen, clipboard-write]:", inside)
-    assert button.get_attribute("aria-pressed") == "false"
+    page.wait_for_function(pressed, arg="false")
     assert iframes.nth(0).bounding_box()["height"] == 300
