@@ -184,10 +184,25 @@ function projectLog(project_id, path) {
     time: new Date(), // CoCalc sends server_time(), a Date (structured-cloned as a Date)
     id,
   };
-  // The one place "*" is right: CoCalc itself posts every project-log entry to its parent with
-  // target "*" (src/packages/frontend/project_actions.ts, issue #4145), kiosk mode or not.
-  // It carries no secret. Our own replies never use "*".
-  window.parent.postMessage({ source: "cocalc-project-log", payload: { project_log } }, "*");
+  // CoCalc posts every project-log entry to its parent with target "*" (project_actions.ts,
+  // issue #4145), kiosk mode or not, whatever the parent's origin. The emulator delivers it to
+  // the same parent, but names that parent's origin as the target: if the parent navigated to
+  // another site meanwhile, the message is dropped instead of going there.
+  const target = parentOrigin();
+  if (target == null || target === "null") return;
+  window.parent.postMessage({ source: "cocalc-project-log", payload: { project_log } }, target);
+}
+
+// The embedding page's origin, or null (not framed, or the browser does not say).
+function parentOrigin() {
+  if (window.parent === window) return null;
+  const ancestors = window.location.ancestorOrigins;
+  if (ancestors != null && ancestors.length > 0) return ancestors[0];
+  try {
+    return new URL(document.referrer).origin;
+  } catch {
+    return null;
+  }
 }
 
 // --- fetching a file ------------------------------------------------------------------------
