@@ -62,6 +62,12 @@ SPEEDUP_TARGET = 15.0
 BOUND_RATIO_TARGET = 1.5
 
 
+def v1_copy(src: str, pid: str, dest: str) -> dict:
+    """The body of a raw API v1 copy of ``handout.txt`` (not waited for), as the docs write it."""
+    return {"src_project_id": src, "src_path": "handout.txt", "target_project_id": pid,
+            "target_path": dest, "wait_until_done": False}
+
+
 def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
@@ -195,9 +201,8 @@ class Setup:
         def one(pid: str) -> None:
             with requests.Session() as s:
                 gate.wait()
-                s.post(url, auth=auth, timeout=30, json={
-                    "src_project_id": self.src, "src_path": "handout.txt", "target_project_id": pid,
-                    "target_path": dest, "wait_until_done": False}).raise_for_status()
+                s.post(url, auth=auth, timeout=30,
+                       json=v1_copy(self.src, pid, dest)).raise_for_status()
 
         threads = [threading.Thread(target=one, args=(p,)) for p in self.targets]
         for t in threads:
@@ -223,9 +228,8 @@ class Setup:
         start = time.perf_counter()
         with requests.Session() as s:
             for pid in self.targets[:n]:
-                reply = s.post(f"{url}/copy_path_between_projects", auth=auth, timeout=30, json={
-                    "src_project_id": self.src, "src_path": "handout.txt", "target_project_id": pid,
-                    "target_path": dest, "wait_until_done": False}).json()
+                reply = s.post(f"{url}/copy_path_between_projects", auth=auth, timeout=30,
+                               json=v1_copy(self.src, pid, dest)).json()
                 while True:
                     time.sleep(sleep)
                     polls += 1

@@ -49,7 +49,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save, table
-from fanout import COPY_DELAY, LATENCY, ServerProcess, _ts
+from fanout import COPY_DELAY, LATENCY, ServerProcess, _ts, v1_copy
 
 RATE_LIMIT = 200
 RAW_THREADS = 128  # the server bound's senders (werkzeug's listen queue holds 128)
@@ -181,10 +181,7 @@ class Bench:
         def copy(s: requests.Session, pid: str) -> None:
             if api == "v1":
                 s.post(f"{self.server.url}/api/v1/copy_path_between_projects", auth=auth,
-                       timeout=120, json={
-                           "src_project_id": self.server.src, "src_path": "handout.txt",
-                           "target_project_id": pid, "target_path": dest,
-                           "wait_until_done": False}).raise_for_status()
+                       timeout=120, json=v1_copy(self.server.src, pid, dest)).raise_for_status()
             else:
                 reply = s.post(f"{self.server.url}/api/v2/projects/copy-path", auth=auth,
                                timeout=120, json={
