@@ -384,6 +384,8 @@ def wait_all(
         results = CopyResults(results)
     bar = getattr(results, "_bar", None)  # copy_to_many's, so one bar shows the whole hand-out
     if bar is None or bar.closed or (progress is not None and bar.live != bool(progress)):
+        if bar is not None:
+            bar.close(None)  # asked for none (or for one) this time: the send's bar ends here
         bar = Progress.maybe(
             progress, label, total=len(results), delay=0.5, info=_rate_info(client)
         )

@@ -283,6 +283,7 @@ class CoCalcMagics(Magics):
                 journal=False if args.no_journal else args.journal,
                 fresh=args.fresh,
                 resend_unknown=args.resend_unknown,
+                progress=None if self.progress else False,
                 **options,
             )
         except BadInput as err:
@@ -300,6 +301,8 @@ class CoCalcMagics(Magics):
                 max_in_flight=self.max_in_flight,
                 label=f"copying {src_path} to {len(results)} projects",
             )
+        elif results._bar is not None:
+            results._bar.close(None, results.summary())  # sent; not waited for (amber)
         self._show(results)
         return results[0].job if len(refs) == 1 else results
 

@@ -51,3 +51,28 @@ def test_the_text_shows_what_info_says():
         bar = Progress.maybe(True, "copying", total=4, delay=0, info=lambda: "≤ 190 requests/s")
         bar.update("sending 2/4", done=0)
     assert "sending 2/4 · ≤ 190 requests/s" in bar._text.value
+
+
+def test_one_bar_shows_a_whole_hand_out_sent_and_waited_for(tmp_path):
+    from cocalc_widgets import CoCalcClient, copy_to_many, wait_all
+    from cocalc_widgets.emulator import Emulator
+
+    with Emulator(data_dir=tmp_path / "d", copy_delay=0.8) as emu:
+        src = emu.create_project("src")
+        (emu.project_path(src) / "f.txt").write_text("x")
+        targets = emu.create_projects(["a", "b", "c"])
+        with CoCalcClient(host=emu.url, api_key=emu.api_key) as client, \
+                mock.patch("cocalc_widgets._progress.in_notebook", return_value=True), \
+                mock.patch("IPython.display.display") as show:
+            results = copy_to_many(client, src, "f.txt", targets, journal=False)
+            wait_all(client, results)
+            show.assert_called_once()  # the send's bar, which the wait went on with
+            bar = results._bar
+            assert bar.closed and bar._bar.bar_style == "success"
+            assert bar._text.value.startswith("copying f.txt to 3 projects: 3 done (")
+            # A wait that asks for no bar ends the send's bar instead of leaving it open.
+            again = copy_to_many(client, src, "f.txt", [(t, "g.txt") for t in targets],
+                                 journal=False, progress=True)
+            again._bar.start -= 1  # shown at the next update
+            wait_all(client, again, progress=False)
+            assert again._bar.closed
