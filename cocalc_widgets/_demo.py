@@ -195,12 +195,7 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
     projects = emu.seed_demo()
     emu.start()
     token = secrets.token_hex(16)
-    env = dict(
-        os.environ,
-        COCALC_HOST=emu.url,
-        COCALC_API_KEY=emu.api_key,
-        COCALC_ACCOUNT_ID=emu.account_id,
-    )
+    env = {**os.environ, **emu.client_env()}  # what the notebooks read
     make_command = _voila_command if voila else _lab_command
     log_path = work / ("voila.log" if voila else "jupyterlab.log")
     cmd = make_command(work, lab_port, token)
@@ -236,6 +231,7 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
         print(f"CoCalc emulator: {emu.url}  (projects in {work / 'projects'})")
         print(f"  API key:    {emu.api_key}")
         print(f"  account id: {emu.account_id}")
+        print(f"  password:   {emu.password}  (the account's, for the emulator's sign-in page)")
         for title, pid in projects.items():
             print(f"  {title:<12} {pid}")
         if voila:
@@ -247,8 +243,9 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
             print("                 --workdir DIR keeps the notebooks and projects)")
         else:
             print(f"Work folder:     {work}  (kept when the demo stops)")
-        print("\nA client in another terminal (README's examples read these):")
-        print(f"  export COCALC_HOST={emu.url} COCALC_API_KEY={emu.api_key}")
+        print("\nA client or a notebook server in another terminal (README's examples and the")
+        print("notebooks read these):")
+        print(f"  {emu.export_line()}")
         if voila:
             print(f"\nOpen the dashboard (Voila): {lab_url}/?token={token}\n")
         else:

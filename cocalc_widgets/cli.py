@@ -312,6 +312,8 @@ def run_emulator(args: argparse.Namespace) -> int:
         print(f"  WARNING: listening on {args.host}, not only on loopback", file=sys.stderr)
         if tls is True:
             print("  WARNING: the throwaway certificate is for loopback only", file=sys.stderr)
+    print("A client in another terminal (README's examples and the notebooks read these):")
+    print(f"  {emu.export_line()}")
     try:  # from here on, a SIGTERM (a KeyboardInterrupt) stops the emulator cleanly
         print("Press Ctrl-C to stop.", flush=True)
         emu.serve_forever()

@@ -59,7 +59,13 @@ def test_demo_starts_both_servers_prints_the_key_and_stops_both(tmp_path):
         key = re.search(r"API key:\s+(sk-\S+)", out)
         assert lab and emu and key, out
         assert "Instructor" in out and "Student 5" in out
-        assert f"export COCALC_HOST={emu.group(1)} COCALC_API_KEY={key.group(1)}" in out
+        account = re.search(r"account id:\s+([0-9a-f-]{36})", out)
+        assert account and re.search(r"password:\s+\S+", out), out  # the sign-in page's
+        # Every variable the notebooks read (embedding.ipynb: COCALC_ACCOUNT_ID), for a shell.
+        assert (
+            f"export COCALC_HOST={emu.group(1)} COCALC_API_KEY={key.group(1)} "
+            f"COCALC_ACCOUNT_ID={account.group(1)}"
+        ) in out
         assert f"Work folder:     {tmp_path.resolve()}  (kept when the demo stops)" in out
         assert requests.get(f"{lab.group(1)}/api/contents/classroom.ipynb", params={"token": lab.group(3)}, timeout=10).ok
         assert requests.post(f"{emu.group(1)}/api/v1/ping", timeout=10).status_code == 400  # needs the key
@@ -103,7 +109,7 @@ def test_demo_voila_serves_the_dashboard_and_stops_both(tmp_path):
         assert found and emu and key, out
         url, port, token = found.groups()
         assert "Instructor" in out and "Student 5" in out
-        assert f"export COCALC_HOST={emu.group(1)} COCALC_API_KEY={key.group(1)}" in out
+        assert f"export COCALC_HOST={emu.group(1)} COCALC_API_KEY={key.group(1)} COCALC_ACCOUNT_ID=" in out
         dashboard = tmp_path / "notebooks" / "dashboard.ipynb"
         assert re.search(rf"Dashboard:\s+{re.escape(str(dashboard))}\s+\(log: {re.escape(str(tmp_path / 'voila.log'))}\)", out)
         # Without the token Voila sends the browser to its login page; with it, the dashboard

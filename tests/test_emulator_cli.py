@@ -44,6 +44,9 @@ def test_module_runs_prints_credentials_and_stops_on_sigterm(tmp_path):
         url = re.search(r"running at (http://127\.0\.0\.1:\d+)", text).group(1)
         assert "sk-clitestkey" in text and "account id:" in text and "password:" in text
         assert "'Instructor'" in text and "'Student 5'" in text
+        account = re.search(r"account id: ([0-9a-f-]{36})", text).group(1)
+        # A shell line with every variable README's examples and the notebooks read.
+        assert f"export COCALC_HOST={url} COCALC_API_KEY=sk-clitestkey COCALC_ACCOUNT_ID={account}\n" in text
         assert "site admin: yes" in text and "APIs:       v1, v2, conat" in text
         accounts = dict(re.findall(r"account '(Student \d)': ([0-9a-f-]{36}) \(org demo\)", text))
         assert sorted(accounts) == [f"Student {i}" for i in range(1, 6)]

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import signal
 import socket
 import ssl
@@ -16,6 +18,7 @@ import pytest
 import requests
 from _running import start_command, stop_command
 
+from cocalc_widgets import CoCalcClient
 from cocalc_widgets.cli import build_parser
 from cocalc_widgets.emulator import Emulator, TlsFiles
 from cocalc_widgets.emulator._tls import LOOPBACK_NAMES, throwaway_certificate
@@ -156,11 +159,18 @@ def _start(args: list[str]) -> tuple[subprocess.Popen, str]:
     return start_command("cocalc_widgets.emulator", "--port", "0", *args, stderr=subprocess.PIPE)
 
 
-def test_cli_https_prints_the_ca_to_trust_and_removes_it_at_exit(tmp_path):
+def test_cli_https_prints_the_ca_to_trust_and_removes_it_at_exit(tmp_path, monkeypatch):
     proc, out = _start(["--https", "--data", str(tmp_path / "data"), "--api-key", "sk-httpskey"])
     try:
         url = re.search(r"running at (https://127\.0\.0\.1:\d+)", out).group(1)
         ca = Path(re.search(r"CA file:\s+(\S+)", out).group(1))
+        # The printed export line is enough for a client in another shell, the CA included.
+        exports = re.search(r"^  export (.+)$", out, re.MULTILINE).group(1)
+        for name, value in (pair.split("=", 1) for pair in shlex.split(exports)):
+            monkeypatch.setenv(name, value)
+        assert os.environ["REQUESTS_CA_BUNDLE"] == str(ca)
+        with CoCalcClient() as client:
+            assert client.host == url and client.ping().latency >= 0
         cert = Path(re.search(r"cert file:\s+(\S+)", out).group(1))
         assert "throwaway certificate for 127.0.0.1, localhost and ::1" in out
         assert ca.is_file() and cert.is_file() and ca.parent == cert.parent

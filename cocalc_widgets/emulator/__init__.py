@@ -22,6 +22,7 @@ Projects are folders named by their UUID under ``data_dir``. Command line:
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -283,6 +284,23 @@ class Emulator:
     @property
     def password(self) -> str:
         return self.state.password
+
+    def client_env(self) -> dict[str, str]:
+        """The environment variables a client of this emulator reads: ``COCALC_HOST``,
+        ``COCALC_API_KEY``, ``COCALC_ACCOUNT_ID`` (the notebooks' sign-in), and over https with
+        a throwaway authority ``REQUESTS_CA_BUNDLE`` (so ``requests`` trusts it)."""
+        env = {
+            "COCALC_HOST": self.url,
+            "COCALC_API_KEY": self.api_key,
+            "COCALC_ACCOUNT_ID": self.account_id,
+        }
+        if self.ca_file is not None:
+            env["REQUESTS_CA_BUNDLE"] = str(self.ca_file)
+        return env
+
+    def export_line(self) -> str:
+        """``export COCALC_HOST=... COCALC_API_KEY=... ...``: :meth:`client_env` for a shell."""
+        return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in self.client_env().items())
 
     @property
     def site_admin(self) -> bool:
