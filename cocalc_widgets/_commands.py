@@ -63,6 +63,8 @@ class CommandHandle:
         make_timeout: Callable[[CommandHandle], CoCalcError],
         reply_loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None,
         cannot_wait: Callable[[CommandHandle], BaseException | None] = lambda _h: None,
+        stalled: Callable[[CommandHandle], BaseException | None] = lambda _h: None,
+        stall_after: float = float("inf"),
     ) -> None:
         self.id = cid
         self.payload: dict[str, Any] = dict(payload)
@@ -84,6 +86,10 @@ class CommandHandle:
         self._reply_loop = reply_loop
         # Why waiting for the reply cannot work here (a host that holds replies back), if so.
         self._cannot_wait = cannot_wait
+        # Why a wait that has gone on ``stall_after`` seconds cannot end well (no view of the
+        # frame exists), if so: the wait then ends with that error instead of the timeout.
+        self._stalled = stalled
+        self._stall_after = float(stall_after)
         #: The loop the command was issued on (the kernel's, in a notebook): it runs the timer.
         self._loop = _running_loop()
         self._timer: asyncio.TimerHandle | None = None
@@ -143,8 +149,12 @@ class CommandHandle:
                     "cell."
                 )
             remaining = max(0.0, self.deadline - time.monotonic())
-            wait = remaining if timeout is None else min(float(timeout), remaining)
-            self._event.wait(wait)
+            end = time.monotonic() + (
+                remaining if timeout is None else min(float(timeout), remaining)
+            )
+            while not self._event.wait(max(0.0, min(end - time.monotonic(), self._stall_after))):
+                if self._stall_check() or time.monotonic() >= end:
+                    break
             if not self.done():
                 raise TimeoutError(f"{self._short()} is still {self._state}")
         return self._outcome()
@@ -169,12 +179,25 @@ class CommandHandle:
                     loop.call_soon_threadsafe(settle)
 
             self.add_done_callback(wake)
-            timer = loop.call_later(max(0.0, self.deadline - time.monotonic()), self._expire)
+            remaining = max(0.0, self.deadline - time.monotonic())
+            timer = loop.call_later(remaining, self._expire)
+            stall = None
+            if self._stall_after < remaining:
+                stall = loop.call_later(self._stall_after, self._stall_check)
             try:
                 await fut
             finally:
                 timer.cancel()
+                if stall is not None:
+                    stall.cancel()
         return self._outcome()
+
+    def _stall_check(self) -> bool:
+        """A wait has gone on ``stall_after`` seconds: fail now if it cannot end well."""
+        if self.done():
+            return True
+        error = self._stalled(self)
+        return error is not None and self._fail(error, TIMED_OUT)
 
     def _outcome(self) -> dict[str, Any]:
         if self._error is not None:

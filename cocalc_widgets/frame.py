@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import itertools
 import re
+import sys
 import threading
 import time
 import warnings
@@ -54,11 +55,19 @@ Mode = Literal["auto", "bridge", "navigate"]
 Display = Literal["project", "fullscreen", "default"]
 _DISPLAYS = {"project": "fullscreen=project&", "fullscreen": "fullscreen&", "default": ""}
 #: What navigate mode can do: no CoCalc bridge answers anything else there.
+_SHOW_IT = (
+    "Display the frame in a notebook open in a browser (make it the last line of a cell, or "
+    "display(frame)); a run without a browser (nbclient, nbconvert, papermill, a script) shows "
+    "no widget"
+)
 _NAVIGATE_ACTIONS = frozenset({"open", "closeall", "status"})
 _MAX_LOG = 100
 _UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN_REFRESH_AGE = 6 * 3600.0
+#: Seconds a waited command may go on while no view of the frame exists (nothing shows it: a
+#: headless run) before it fails with FrameNotReady, instead of waiting out its timeout.
+_VIEW_GRACE = 10.0
 _MAX_ALLOW = 1000
 _FEATURE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 _ALLOWLIST_RE = re.compile(r"^(\*|'self'|'src'|'none'|[a-z][a-z0-9+.-]*://[^\s;,'\"]+)$")
@@ -75,6 +84,12 @@ def _esm_path() -> Path:
 _short = check.short
 _check_project_id = check.project_id
 _check_path = check.path
+
+
+def _in_kernel() -> bool:
+    """Whether this runs in a Jupyter kernel, where a front end may show widgets."""
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    return getattr(shell, "kernel", None) is not None
 
 
 def _check_timeout(value: object, name: str = "timeout") -> float:
@@ -481,6 +496,8 @@ class CoCalcFrame(anywidget.AnyWidget):
             make_timeout=self._timed_out,
             reply_loop=lambda: self._reply_loop,
             cannot_wait=self._cannot_wait,
+            stalled=self._stalled,
+            stall_after=_VIEW_GRACE,
         )
         handle.add_done_callback(self._forget)
         self._warn_origin()
@@ -569,9 +586,35 @@ class CoCalcFrame(anywidget.AnyWidget):
         """Hosts where waiting for a reply in a cell can never work: say so at once."""
         if in_marimo():
             return marimo_wait_error(f"CoCalc's reply to {handle.action!r}")
-        if in_voila() and not self._views:
+        if self._views:
+            return None
+        if in_voila():
             return voila_wait_error(f"CoCalc's reply to {handle.action!r}")
+        if not _in_kernel():
+            return self._no_view(
+                handle,
+                "this Python is not a Jupyter kernel (a script or a terminal), so "
+                "nothing can show the frame",
+            )
         return None
+
+    def _stalled(self, handle: CommandHandle) -> BaseException | None:
+        """A wait that went on ``_VIEW_GRACE`` seconds with no view of the frame: it fails."""
+        if self._views:
+            return None
+        return self._no_view(
+            handle, f"no view of the frame appeared within {_VIEW_GRACE:g} s of waiting"
+        )
+
+    def _no_view(self, handle: CommandHandle, why: str) -> FrameNotReady:
+        """The error of a command that no view of the frame can send, saying only that."""
+        error = FrameNotReady(
+            f"No reply from CoCalc to {handle.action!r}: {why}, so the command was never "
+            f"sent. {_SHOW_IT}",
+            endpoint=handle.action,
+        )
+        self.set_trait("last_error", str(error))
+        return error
 
     def _origin_cause(self) -> str:
         """Why CoCalc may drop this page's messages, for the page's actual origin."""
@@ -625,14 +668,10 @@ class CoCalcFrame(anywidget.AnyWidget):
         """The explanatory timeout error of ``handle``."""
         head = f"No reply from CoCalc to {handle.action!r} within {handle.timeout:g} s"
         if not self._views:
-            reason = (
-                "the frame is not displayed (no view of it exists), so the command was never "
-                "sent; display it (make it the last line of a cell, or display(frame))"
-            )
-            cls: type[CommandTimeout] = FrameNotReady
-        elif self.mode == "navigate":
+            return self._no_view(handle, "the frame is not displayed (no view of it exists)")
+        if self.mode == "navigate":
             reason = "the frame is in navigate mode and the page it loaded did not finish loading"
-            cls = CommandTimeout
+            cls: type[CommandTimeout] = CommandTimeout
         elif not self.ready:
             reason = "CoCalc never answered the frame's status polls, so the command was not sent"
             cls = FrameNotReady

@@ -17,6 +17,7 @@ from typing import Any
 import ipywidgets
 import pytest
 
+import cocalc_widgets.frame as frame_module
 from cocalc_widgets.errors import BadInput, CommandError, CommandTimeout, FrameNotReady
 from cocalc_widgets.frame import CoCalcFrame, kiosk_url
 
@@ -315,6 +316,57 @@ def test_timeout_without_a_view_says_so(frame: CoCalcFrame) -> None:
     assert "No reply" in frame.last_error
 
 
+def test_without_a_kernel_a_wait_fails_at_once_and_says_only_that(frame: CoCalcFrame) -> None:
+    h = frame.status()  # the frame's timeout is long: nothing can ever show it here
+    start = time.monotonic()
+    with pytest.raises(FrameNotReady) as info:
+        h.result()
+    with pytest.raises(FrameNotReady):
+        asyncio.run(h._wait())
+    assert time.monotonic() - start < frame.timeout / 2
+    text = str(info.value)
+    assert "not a Jupyter kernel" in text and "display(frame)" in text
+    assert "Likely causes" not in text and "iframe_comm_hosts" not in text and "kiosk" not in text
+    assert not h.done()  # still queued: displaying the frame in a notebook would send it
+
+
+@pytest.mark.parametrize("how", ["result", "await"])
+def test_in_a_kernel_with_no_view_a_wait_fails_after_a_short_grace(
+    frame: CoCalcFrame, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # A headless run (nbclient, papermill): a kernel, the frame displayed, and no view ever.
+    monkeypatch.setattr(frame_module, "_in_kernel", lambda: True)
+    monkeypatch.setattr(frame_module, "_VIEW_GRACE", 0.2)
+    h = frame.status()
+    assert frame.timeout >= 10 * 0.2
+    start = time.monotonic()
+    with pytest.raises(FrameNotReady) as info:
+        h.result() if how == "result" else asyncio.run(h._wait())
+    assert time.monotonic() - start < frame.timeout / 2
+    assert h.state == "timed out" and frame.pending == []
+    text = str(info.value)
+    assert "no view of the frame appeared within 0.2 s" in text and "nbclient" in text
+    assert "Likely causes" not in text and "iframe_comm_hosts" not in text
+    assert text in frame.last_error
+
+
+def test_in_a_kernel_a_view_that_comes_during_the_grace_lets_the_wait_go_on(
+    frame: CoCalcFrame, front: Front, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(frame_module, "_in_kernel", lambda: True)
+    monkeypatch.setattr(frame_module, "_VIEW_GRACE", 0.2)
+    h = frame.status()
+
+    def shown_then_answered() -> None:
+        front.hello()
+        front.ready()
+        time.sleep(0.3)  # past the grace: the view keeps the wait going
+        front.reply(h.id, STATUS)
+
+    threading.Timer(0.05, shown_then_answered).start()
+    assert h.result() == STATUS
+
+
 def test_timeout_not_ready_names_the_causes(frame: CoCalcFrame, front: Front) -> None:
     front.hello(origin="https://lab.example")
     h = frame.status(timeout=0.05)
@@ -459,6 +511,7 @@ def test_result_waits_for_a_reply_from_another_thread(frame: CoCalcFrame, front:
 
 
 def test_result_with_a_short_wait_raises_plain_timeout(frame: CoCalcFrame, front: Front) -> None:
+    front.hello()
     h = frame.status()
     with pytest.raises(TimeoutError) as info:
         h.result(timeout=0.01)
