@@ -191,8 +191,12 @@ class Transport:
         session: requests.Session | None = None,
         pool_size: int = 10,
         verify: bool | str | None = None,
+        host_note: str = "",
     ) -> None:
         self.timeout = timeout
+        #: Added to a failed connection's message: where the host came from, when the user
+        #: may not know (the default host).
+        self.host_note = host_note
         #: requests' ``verify`` for every request (``None``: its default, which honours
         #: ``REQUESTS_CA_BUNDLE``); a CA file's path trusts that authority.
         self.verify = verify
@@ -291,7 +295,8 @@ class Transport:
             raise _Attempt(
                 ConnectTimeoutError(str(exc)),
                 CoCalcTimeout(
-                    "Timed out connecting to the CoCalc server; nothing was sent",
+                    f"Timed out connecting to the CoCalc server at {self._server(url)}; "
+                    "nothing was sent",
                     endpoint=endpoint,
                 ),
             ) from None
@@ -309,8 +314,8 @@ class Transport:
                 raise _Attempt(
                     cause,
                     CoCalcConnectionError(
-                        f"Could not connect to the CoCalc server ({type(cause).__name__}); "
-                        "nothing was sent",
+                        f"Could not connect to the CoCalc server at {self._server(url)} "
+                        f"({type(cause).__name__}); nothing was sent",
                         endpoint=endpoint,
                     ),
                 ) from None
@@ -331,6 +336,11 @@ class Transport:
             pause = None  # the call gives up at once (RateLimited); others need not wait
         self.pacer.record(resp.status_code, time.monotonic() - sent, pause)
         return self._decode(resp, endpoint, safe)
+
+    def _server(self, url: str) -> str:
+        """The server a URL names (``scheme://host:port``), and where the host came from."""
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}{self.host_note}"
 
     @staticmethod
     def _tls_failed(url: str, endpoint: str, exc: Exception) -> CoCalcError:

@@ -155,4 +155,13 @@ def base_url(value: object, name: str = "host") -> str:
         raise BadInput(f"{name} must be an http(s) URL, got {_short(value)}")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise BadInput(f"{name} must be a plain base URL (no query, fragment or credentials)")
+    segments = parts.path.split("/")
+    if "api" in segments:  # http://host/api/v1: the client adds the API's own path
+        base = "/".join(segments[: segments.index("api")])
+        raise BadInput(
+            f"{name} must be the CoCalc server's base URL, not an API route: drop "
+            f"{'/' + '/'.join(segments[segments.index('api') :]).rstrip('/')!r} and use "
+            f"{origin_of(url) + base!r}"
+            " (the client adds /api/v1, /api/v2 or /api/conat itself)"
+        )
     return origin_of(url) + parts.path.rstrip("/")

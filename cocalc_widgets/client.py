@@ -134,6 +134,12 @@ class CoCalcClient:
             choices = ", ".join(map(repr, ("auto", *known)))
             raise BadInput(f"api must be one of {choices}, got {check.short(api)}")
         self.host = check.base_url(host or os.environ.get("COCALC_HOST") or DEFAULT_HOST)
+        host_note = ""
+        if not host and not os.environ.get("COCALC_HOST"):
+            host_note = (
+                " (no host was given and $COCALC_HOST is unset, so the client uses the default, "
+                f"{DEFAULT_HOST}: pass host=... or set COCALC_HOST)"
+            )
         hostname = urlsplit(self.host).hostname or ""
         if self.host.startswith("http://") and not check.is_loopback(hostname):
             raise BadInput(
@@ -157,6 +163,7 @@ class CoCalcClient:
             ),
             pool_size=pool_size,
             verify=_check_verify(verify, hostname),
+            host_note=host_note,
         )
         self._settings = ClientSettings(copy_wait=float(copy_wait), workers=max(1, pool_size))
         self._gens: dict[str, Generation] = {
@@ -294,18 +301,40 @@ class CoCalcClient:
         else:
             asked = ", ".join(g.probe_route for g in self._candidates(op))
             why = f"and this server answers none of them (asked {asked}): is it a CoCalc server?"
+            path = urlsplit(self.host).path
+            if path:
+                why += (
+                    f" The host has a path ({path}): drop it unless CoCalc is served under it "
+                    f"(host={check.origin_of(self.host)!r})"
+                )
         raise BadInput(f"{method} ({what}) needs CoCalc's API {names}, {why}", endpoint=method)
 
     def _check_extras(
         self, gen: Generation, needs: set[str], method: str, also: Sequence[Generation] = ()
     ) -> None:
-        for name in COPY_EXTRAS:
-            if name in needs and name not in gen.copy_extras:
-                which = "CoCalc's API " + " and ".join([g.name for g in [gen, *also]])
+        """Raise :class:`BadInput` unless ``gen`` can send every copy option in ``needs``;
+        ``also``: the server's other generations that cannot either (for the message)."""
+        gens = [gen, *also]
+        names = [name for name in COPY_EXTRAS if name in needs]
+        where = {name: [g.name for g in gens if name in g.copy_extras] for name in names}
+        which = "this client is set to use" if self._requested != "auto" else "this server speaks"
+        for name in names:
+            if not where[name]:
+                others = [g.name for g in self._candidates("copy") if name in g.copy_extras]
+                hint = f" (CoCalc has it in API {' and '.join(others)})" if others else ""
                 raise BadInput(
-                    f"{name}= is not supported by {which}, which this server speaks",
+                    f"{name}= is not supported by CoCalc's API "
+                    f"{' or '.join(g.name for g in gens)}, which {which}{hint}",
                     endpoint=method,
                 )
+        if set(names) - gen.copy_extras:  # each option is somewhere, but not all in one
+            together = " together with ".join(f"{name}=" for name in names)
+            each = "; ".join(f"{name}= only in API {', '.join(where[name])}" for name in names)
+            raise BadInput(
+                f"no API generation of this server takes {together} in one copy ({each}): "
+                "leave one of them out",
+                endpoint=method,
+            )
 
     def _run(self, op: str, method: str, *args: Any, needs: Iterable[str] = ()) -> Any:
         """Run ``op`` on the generation chosen for it; errors name ``method``."""

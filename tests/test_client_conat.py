@@ -416,5 +416,5 @@ def test_auto_picks_the_generation_that_has_the_options():
         job = client.copy_path_between_projects(SRC, "a", DST, exclude="*.log")
         assert job.api == "conat" and job.wait(timeout=10).ok
         assert body_of(rsps.calls[-1])["args"][0]["exclude"] == ["*.log"]
-        with pytest.raises(BadInput, match="scheduled= is not supported by CoCalc's API v2 and conat"):
+        with pytest.raises(BadInput, match=r"scheduled= is not supported by CoCalc's API v2 or conat, which this server speaks \(CoCalc has it in API v1\)"):
             client.copy_path_between_projects(SRC, "a", DST, scheduled="2030-01-01T00:00:00")
