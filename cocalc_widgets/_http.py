@@ -154,6 +154,14 @@ def _classify_text(text: str) -> type[CoCalcError]:
     return CoCalcError
 
 
+def refusal(text: str, **kw: Any) -> CoCalcError:
+    """The typed error for CoCalc's refusal ``text`` (an HTTP 200 ``{"error": text}``): a
+    refused key says so, whatever words CoCalc used (``user must be signed in``)."""
+    cls = _classify_text(text)
+    key = cls is AuthenticationError and "password" not in text.lower()
+    return cls("CoCalc refused the API key" if key else "CoCalc refused the call", **kw)
+
+
 def _handshake_works(host: str, port: int, timeout: float = 2.0) -> bool:
     """True if ``host:port`` completes a TLS handshake (certificate not checked: only asked to
     tell an https server from a broken http one)."""
@@ -296,7 +304,7 @@ class Transport:
                 ConnectTimeoutError(str(exc)),
                 CoCalcTimeout(
                     f"Timed out connecting to the CoCalc server at {self._server(url)}; "
-                    "nothing was sent",
+                    f"nothing was sent{self.host_note}",
                     endpoint=endpoint,
                 ),
             ) from None
@@ -315,7 +323,7 @@ class Transport:
                     cause,
                     CoCalcConnectionError(
                         f"Could not connect to the CoCalc server at {self._server(url)} "
-                        f"({type(cause).__name__}); nothing was sent",
+                        f"({type(cause).__name__}); nothing was sent{self.host_note}",
                         endpoint=endpoint,
                     ),
                 ) from None
@@ -338,9 +346,9 @@ class Transport:
         return self._decode(resp, endpoint, safe)
 
     def _server(self, url: str) -> str:
-        """The server a URL names (``scheme://host:port``), and where the host came from."""
+        """The server a URL names (``scheme://host:port``)."""
         parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}{self.host_note}"
+        return f"{parts.scheme}://{parts.netloc}"
 
     @staticmethod
     def _tls_failed(url: str, endpoint: str, exc: Exception) -> CoCalcError:

@@ -1,7 +1,9 @@
-"""Progress display for long waits: an ipywidgets bar in a notebook, nothing in a plain script."""
+"""Progress display for long waits: an ipywidgets bar in a notebook, a text bar (tqdm) in a
+terminal, nothing when the output goes elsewhere (a file, a pipe, a log)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +20,7 @@ def in_notebook() -> bool:
 
 
 class Progress:
-    """A progress bar shown after ``delay`` seconds, in a notebook only.
+    """A progress bar shown after ``delay`` seconds: a widget in a notebook, text in a terminal.
 
     ``total`` is the number of items (copies); without it the bar only shows the state and the
     time waited. ``info``, if given, is called at each refresh for a few more words (the rate
@@ -59,12 +61,15 @@ class Progress:
         delay: float = 1.0,
         info: Callable[[], str] | None = None,
     ) -> Progress:
-        """A real bar if ``progress`` is true (or ``None`` in a notebook); else a no-op."""
+        """A bar if ``progress`` is true, or ``None`` in a notebook or a terminal (a widget in
+        a notebook, text on standard error elsewhere); else a no-op."""
+        notebook = in_notebook()
         if progress is None:
-            progress = in_notebook()
+            progress = notebook or _is_terminal(sys.stderr)
         if not progress:
             return _NoProgress(label)
-        return cls(label, total=total, delay=delay, info=info)
+        kind = cls if notebook else _TextProgress
+        return kind(label, total=total, delay=delay, info=info)
 
     @property
     def closed(self) -> bool:
@@ -92,9 +97,12 @@ class Progress:
             if self.total is not None and state in ("done", "failed"):
                 self.done = self.total
             self._refresh(state, summary)
-            style = {"done": "success", "failed": "danger"}.get(state or "", "warning")
-            self._bar.bar_style = style
+            self._end(state)
         self._closed = True
+
+    def _end(self, state: str | None) -> None:
+        """The bar's last look: green, red, or amber if the wait ended before the copies."""
+        self._bar.bar_style = {"done": "success", "failed": "danger"}.get(state or "", "warning")
 
     def _show(self) -> None:
         import ipywidgets as w
@@ -135,3 +143,42 @@ class _NoProgress(Progress):
 
     def close(self, state: str | None, summary: str | None = None) -> None:
         pass
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
+
+
+class _TextProgress(Progress):
+    """The same bar as text, drawn by tqdm on standard error (a script, a terminal)."""
+
+    def _show(self) -> None:
+        from tqdm import tqdm
+
+        self._widget = tqdm(
+            total=self.total,
+            desc=self.label,
+            file=sys.stderr,
+            unit="copy" if self.total else "it",
+            dynamic_ncols=True,
+            bar_format=None if self.total else "{desc} ({elapsed})",
+            mininterval=0.2,
+        )
+
+    def _refresh(self, state: str | None, summary: str | None = None) -> None:
+        self._shown_at = time.monotonic()
+        bar = self._widget
+        if self.total:
+            bar.n = self.done
+        extra = self.info() if self.info is not None and not summary else ""
+        text = " · ".join(t for t in (summary or state or "", extra) if t)
+        if self.total:
+            bar.set_postfix_str(text)
+        else:
+            bar.set_description_str(f"{self.label}: {text}" if text else self.label)
+
+    def _end(self, state: str | None) -> None:
+        self._widget.close()  # the last line stays on the terminal

@@ -26,10 +26,20 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+#: What a UUID-valued argument is, by its name (for messages); a project id otherwise.
+_UUID_KINDS = {
+    "copy_path_id": "a copy id (the UUID a copy's job has in .copy_path_id)",
+    "COPY_PATH_ID": "a copy id (the UUID a copy's job has in .copy_path_id)",
+    "account_id": "an account id (a UUID)",
+}
+
+
 def project_id(value: object, name: str = "project_id") -> str:
-    """A project id: a UUID string (returned in lowercase)."""
+    """A project id (or another CoCalc UUID, by ``name``: a copy or account id), returned in
+    lowercase."""
     if not isinstance(value, str) or not _UUID_RE.match(value.strip().lower()):
-        raise BadInput(f"{name} must be a project UUID like '7c1b2e7a-...', got {_short(value)}")
+        kind = _UUID_KINDS.get(name, "a project UUID")
+        raise BadInput(f"{name} must be {kind} like '7c1b2e7a-...', got {_short(value)}")
     return value.strip().lower()
 
 

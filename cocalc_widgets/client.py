@@ -137,8 +137,8 @@ class CoCalcClient:
         host_note = ""
         if not host and not os.environ.get("COCALC_HOST"):
             host_note = (
-                " (no host was given and $COCALC_HOST is unset, so the client uses the default, "
-                f"{DEFAULT_HOST}: pass host=... or set COCALC_HOST)"
+                f". No host was given and $COCALC_HOST is unset, so the client used the default, "
+                f"{DEFAULT_HOST}: pass host=... or set COCALC_HOST"
             )
         hostname = urlsplit(self.host).hostname or ""
         if self.host.startswith("http://") and not check.is_loopback(hostname):
@@ -260,8 +260,9 @@ class CoCalcClient:
             if known is None:
                 try:
                     known = gen.probe()
-                except CoCalcError as err:
-                    _relabel(err, method, gen.name)
+                except CoCalcError as err:  # named after the call made, not the probe's route
+                    err.route = gen.name
+                    err.endpoint = method
                     raise
                 self._spoken[gen.name] = known
             return known

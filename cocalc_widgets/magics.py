@@ -27,7 +27,7 @@ from . import _validate as check
 from ._validate import short
 from .client import CoCalcClient
 from .copyjob import CopyStatus
-from .errors import BadInput, CoCalcError
+from .errors import AuthenticationError, BadInput, CoCalcError
 from .fanout import CopyResults, copy_to_many, wait_all
 
 __all__ = ["CoCalcMagics", "CopyStatusTable", "MagicError"]
@@ -45,9 +45,14 @@ class MagicError(CoCalcError):
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
 
 
-def _one_line(err: CoCalcError) -> MagicError:
-    text = str(err)
-    return MagicError(f"{type(err).__name__}: {text}")
+def _one_line(err: CoCalcError, magic: str | None = None) -> MagicError:
+    """``err`` as one line, named after the magic the user ran (``%cocalc_copy: query via v2
+    user-query``) rather than only the client call it made on the way."""
+    if isinstance(err, MagicError):
+        return err
+    if magic:
+        err.endpoint = f"%{magic}: {err.endpoint}" if err.endpoint else f"%{magic}"
+    return MagicError(f"{type(err).__name__}: {err}")
 
 
 def _expand_lists(line: str) -> str:
@@ -67,11 +72,15 @@ def _expand_lists(line: str) -> str:
 
 
 def _parse(magic: Any, line: str) -> Any:
-    """Parse a magic's line with shell quoting (so ``"Student 1":work`` is one argument)."""
+    """Parse a magic's line with shell quoting (so ``"Student 1":work`` is one argument);
+    ``None`` after printing the magic's help for ``-h`` or ``--help``."""
     try:
         words = shlex.split(line)
     except ValueError as err:
         raise UsageError(f"cannot read the arguments: {err}") from None
+    if "-h" in words or "--help" in words:
+        print(magic.parser.format_help())
+        return None
     return magic.parser.parse_args(words)
 
 
@@ -92,6 +101,25 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     if not project.strip():
         raise UsageError(f"cannot read {ref!r}: expected PROJECT[:PATH]")
     return project.strip(), path or None
+
+
+def _no_title(name: str, names: list[str], titles: list[str]) -> str:
+    """Why no project has the title ``name`` (a word of ``names``, the line's projects in
+    order): a title split at its spaces (``Student 1`` unquoted) says to quote it."""
+    at = names.index(name)
+    for size in (2, 3, 4):
+        for start in range(max(0, at - size + 1), at + 1):
+            words = names[start : start + size]
+            joined = " ".join(words)
+            if len(words) == size and joined in titles:
+                return (
+                    f"no project titled {name!r}: the title {joined!r} has spaces, so the line "
+                    f"read it as {len(words)} projects; quote it: \"{joined}\" (or "
+                    f"'{joined}'), and each title with spaces"
+                )
+    close = difflib.get_close_matches(name, titles, n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"no project titled {name!r}{hint}"
 
 
 @magics_class
@@ -125,6 +153,7 @@ class CoCalcMagics(Magics):
 
     _client: CoCalcClient | None = None
     _secret_key: str | None = None  # the api_key setting; the trait itself only shows "***"
+    _magic: str | None = None  # the magic running now: its errors are named after it
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -161,8 +190,18 @@ class CoCalcMagics(Magics):
                 )
                 if self.wait_timeout > 0:  # a blocking (conat) copy may take that long
                     self._client.copy_wait = self.wait_timeout
+            except AuthenticationError as err:
+                no_key = self._secret_key is None and not os.environ.get("COCALC_API_KEY")
+                if no_key and not os.path.isfile("api.key"):  # say the magics' own ways
+                    raise MagicError(
+                        "AuthenticationError: no CoCalc API key. Give the magics one with "
+                        '%config CoCalcMagics.api_key = "sk-..." (never shown), or set the '
+                        'environment variable COCALC_API_KEY (os.environ["COCALC_API_KEY"] = '
+                        f'"sk-..." in a cell), or put it in a file api.key in {os.getcwd()}'
+                    ) from None
+                raise _one_line(err, self._magic) from None
             except CoCalcError as err:
-                raise _one_line(err) from None
+                raise _one_line(err, self._magic) from None
         return self._client
 
     # -- helpers ----------------------------------------------------------------------------
@@ -171,7 +210,7 @@ class CoCalcMagics(Magics):
         try:
             return self.client.projects()
         except CoCalcError as err:
-            raise _one_line(err) from None
+            raise _one_line(err, self._magic) from None
 
     def _resolve(
         self, names: list[str], projects: list[dict[str, Any]] | None = None
@@ -187,12 +226,10 @@ class CoCalcMagics(Magics):
         by_title: dict[str, list[dict[str, Any]]] = {}
         for p in projects:
             by_title.setdefault(str(p.get("title", "")).strip(), []).append(p)
-        for name in wanted:
+        for name in [n for n in dict.fromkeys(names) if n in wanted]:  # in the line's order
             found = by_title.get(name) or by_title.get(name.strip())
             if not found:
-                close = difflib.get_close_matches(name, list(by_title), n=3)
-                hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-                raise UsageError(f"no project titled {name!r}{hint}")
+                raise UsageError(_no_title(name, names, list(by_title)))
             if len(found) > 1:
                 options = ", ".join(f"{p['project_id']}" for p in found)
                 raise UsageError(
@@ -245,7 +282,10 @@ class CoCalcMagics(Magics):
         A hand-out to many targets is journaled: running the same line again resumes it
         (finished copies are ``done before`` and not sent again; ``--fresh`` sends them all).
         """
+        self._magic = "cocalc_copy"
         args = _parse(self.cocalc_copy, _expand_lists(line))
+        if args is None:  # -h: the help was shown
+            return None
         src_ref, src_path = _split_ref(args.source)
         if not src_path:
             raise UsageError("the source needs a path: SRC_PROJECT:SRC_PATH")
@@ -289,9 +329,9 @@ class CoCalcMagics(Magics):
         except BadInput as err:
             raise UsageError(str(err)) from None
         except CoCalcError as err:  # the journal is locked or damaged: nothing was sent
-            raise _one_line(err) from None
+            raise _one_line(err, self._magic) from None
         if len(refs) == 1 and results[0].error is not None:
-            raise _one_line(results[0].error)
+            raise _one_line(results[0].error, self._magic)
         if not args.no_wait and not args.scheduled:
             wait_all(
                 self.client,
@@ -318,7 +358,7 @@ class CoCalcMagics(Magics):
                     raise_on_error=False,
                 )
         except CoCalcError as err:
-            raise _one_line(err) from None
+            raise _one_line(err, self._magic) from None
         status = job.last_status
         if status is not None and status.error:
             raise MagicError(
@@ -366,7 +406,10 @@ class CoCalcMagics(Magics):
         first, project titles where known, state, start and finish times, CoCalc's error text;
         HTML in a notebook, text elsewhere). ``--journal``: the journal's hand-outs.
         """
+        self._magic = "cocalc_copy_status"
         args = _parse(self.cocalc_copy_status, line)
+        if args is None:  # -h: the help was shown
+            return None
         if args.journal is not None:
             return self._journal_table(args.journal or None)
         if args.copy_path_id and (args.src or args.target):
@@ -410,7 +453,7 @@ class CoCalcMagics(Magics):
         except MagicError:
             raise
         except CoCalcError as err:
-            raise _one_line(err) from None
+            raise _one_line(err, self._magic) from None
         if listing is None:
             try:
                 listing = self.client.projects()
@@ -436,7 +479,7 @@ class CoCalcMagics(Magics):
             with Journal(target) as journal:
                 handouts = journal.handouts()
         except CoCalcError as err:
-            raise _one_line(err) from None
+            raise _one_line(err, self._magic) from None
         return _HandoutTable(str(target), handouts)
 
     # -- %cocalc_embed ----------------------------------------------------------------------
@@ -448,7 +491,10 @@ class CoCalcMagics(Magics):
     def cocalc_embed(self, line: str) -> Any:
         """Show a CoCalc file (or project) in the notebook, in kiosk mode; returns the
         :class:`CoCalcFrame` so that cells can drive it (``open_file``, ``status``, ...)."""
+        self._magic = "cocalc_embed"
         args = _parse(self.cocalc_embed, line)
+        if args is None:  # -h: the help was shown
+            return None
         ref, path = _split_ref(args.target)
         pid = self._resolve([ref])[ref]
         from .frame import CoCalcFrame
@@ -464,7 +510,7 @@ class CoCalcMagics(Magics):
         except BadInput as err:
             raise UsageError(str(err)) from None
         except CoCalcError as err:
-            raise _one_line(err) from None
+            raise _one_line(err, self._magic) from None
 
 
 class _Summary:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .._http import _classify_text
+from .._http import refusal
 from ..copyjob import CopyJob, CopyStatus
 from ..errors import (
     AuthenticationError,
@@ -120,10 +120,7 @@ def conat_error(reply: dict[str, Any], endpoint: str, *, write: bool, waited: fl
         return PermissionDenied("CoCalc refused the call", **kw)
     if low.startswith(("must specify", "timeout must be positive")):
         return BadInput("CoCalc refused the call", **kw)
-    cls = _classify_text(message)
-    if cls is AuthenticationError:
-        return cls("CoCalc refused the API key", **kw)
-    return cls("CoCalc refused the call", **kw)
+    return refusal(message, **kw)
 
 
 class _Workers:

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from .._http import _classify_text
+from .._http import refusal
 from ..copyjob import CopyJob, CopyStatus, _parse_time
 from ..errors import (
     CoCalcError,
@@ -70,13 +70,7 @@ class V1(Generation):
         text = reply.get("error")
         if text is not None and reply.get("event") in ("error", None):
             text = text if isinstance(text, str) else str(text)
-            raise _classify_text(text)(
-                "CoCalc refused the call",
-                endpoint=endpoint,
-                status=200,
-                server_message=text,
-                response=reply,
-            )
+            raise refusal(text, endpoint=endpoint, status=200, server_message=text, response=reply)
         return reply
 
     def probe(self) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._http import _classify_text
+from .._http import refusal
 from ..copyjob import CopyJob, CopyStatus
 from ..errors import (
     CoCalcError,
@@ -67,13 +67,7 @@ class V2(Generation):
         text = reply.get("error")
         if text is not None:
             text = text if isinstance(text, str) else str(text)
-            raise _classify_text(text)(
-                "CoCalc refused the call",
-                endpoint=path,
-                status=200,
-                server_message=text,
-                response=reply,
-            )
+            raise refusal(text, endpoint=path, status=200, server_message=text, response=reply)
         return reply
 
     def probe(self) -> bool:
