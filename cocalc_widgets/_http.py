@@ -40,6 +40,7 @@ from .errors import (
     CoCalcConnectionError,
     CoCalcError,
     CoCalcTimeout,
+    NotADirectory,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
@@ -124,8 +125,13 @@ def _html_title(page: str) -> str | None:
 
 def _classify_text(text: str) -> type[CoCalcError]:
     low = text.lower()
-    if "access blocked" in low or "permission" in low or "collaborator" in low:
+    if any(
+        w in low
+        for w in ("access blocked", "permission", "collaborator", "write access", "read access")
+    ):
         return PermissionDenied
+    if "enotdir" in low or "not a directory" in low:
+        return NotADirectory
     if any(
         w in low
         for w in (

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from . import _demo
+from ._version import __version__
 
 if TYPE_CHECKING:
     from .emulator import Emulator, Faults
@@ -372,6 +373,7 @@ SUBCOMMANDS: dict[
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cocalc-widgets", description="cocalc-widgets tools")
+    parser.add_argument("--version", action="version", version=f"cocalc-widgets {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (add_arguments, run, help_text) in SUBCOMMANDS.items():

@@ -23,7 +23,7 @@ from . import _validate as check
 from ._api import COPY_EXTRAS, OPERATIONS, ClientSettings, Generation, generations
 from ._http import RetrySettings, Transport
 from .copyjob import CopyJob, CopyStatus, _parse_time
-from .errors import AuthenticationError, BadInput, CoCalcError
+from .errors import AuthenticationError, BadInput, CoCalcError, NotADirectory
 from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
 
 __all__ = ["AuthLink", "AuthToken", "CoCalcClient", "ExecResult", "FileEntry", "OrgToken", "Pong"]
@@ -582,7 +582,14 @@ class CoCalcClient:
         project_id = check.project_id(project_id)
         path = "" if path == "" else check.path(path).rstrip("/")
         hidden = bool(check.flag(hidden, "hidden"))
-        entries = self._run("list_files", "list_files", project_id, path, hidden)
+        try:
+            entries = self._run("list_files", "list_files", project_id, path, hidden)
+        except NotADirectory as err:
+            err.message = (
+                f"{path!r} in project {project_id} is a file, not a folder: list_files lists "
+                f"a folder (this file's is {path.rpartition('/')[0]!r})"
+            )
+            raise
         return [_file_entry(e) for e in entries]
 
     def project_exec(

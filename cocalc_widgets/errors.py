@@ -23,6 +23,7 @@ __all__ = [
     "CopyFailed",
     "FrameNotReady",
     "JournalError",
+    "NotADirectory",
     "NotFound",
     "OutcomeUnknown",
     "PermissionDenied",
@@ -89,6 +90,10 @@ class PermissionDenied(CoCalcError):
 
 class NotFound(CoCalcError):
     """Unknown endpoint, project, path or copy operation."""
+
+
+class NotADirectory(NotFound, NotADirectoryError):
+    """A folder was asked for (``list_files``) and the path is a file (CoCalc's ``ENOTDIR``)."""
 
 
 class RateLimited(CoCalcError):

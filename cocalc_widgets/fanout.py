@@ -153,7 +153,9 @@ class CopyResults(list):
         rows, page, pages = self._page(page, per_page)
         lines = [f"Copies: {self.summary()}"]
         lines += [
-            f"  {r.state:<13} {r.label}" + (f"  ({r.reason})" if r.reason else "") for r in rows
+            # A reason on one line (rsync's errors come in several), so the columns stay.
+            f"  {r.state:<13} {r.label}" + (f"  ({' '.join(r.reason.split())})" if r.reason else "")
+            for r in rows
         ]
         if pages > 1:
             lines.append(f"  page {page} of {pages}: .table(page={min(page + 1, pages)})")
@@ -233,8 +235,6 @@ def copy_to_many(
         CopyResult(pid, path, label=labels[i] if labels else f"{pid}:{path or src_path}", key=key)
         for i, ((pid, path), key) in enumerate(zip(items, keys, strict=True))
     )
-    if not results:
-        return results
     request_of = {id(r): req for r, req in zip(results, requests, strict=True)}
     # Once, before the threads start: the generation a fan-out's copies go to (copies with
     # options it lacks may go elsewhere).
@@ -356,6 +356,11 @@ def _targets(targets: object) -> list[tuple[str, str | None]]:
                 "each target must be a project id or a (project_id, path) pair, "
                 f"got {short(target)}"
             )
+    if not items:
+        raise BadInput(
+            "targets is empty: give at least one project id or (project_id, path) pair "
+            "(nothing was sent)"
+        )
     return items
 
 

@@ -114,7 +114,7 @@ def _no_title(name: str, names: list[str], titles: list[str]) -> str:
             if len(words) == size and joined in titles:
                 return (
                     f"no project titled {name!r}: the title {joined!r} has spaces, so the line "
-                    f"read it as {len(words)} projects; quote it: \"{joined}\" (or "
+                    f'read it as {len(words)} projects; quote it: "{joined}" (or '
                     f"'{joined}'), and each title with spaces"
                 )
     close = difflib.get_close_matches(name, titles, n=3)
