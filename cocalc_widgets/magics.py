@@ -79,7 +79,7 @@ def _parse(magic: Any, line: str) -> Any:
     except ValueError as err:
         raise UsageError(f"cannot read the arguments: {err}") from None
     if "-h" in words or "--help" in words:
-        print(magic.parser.format_help())
+        print(magic.parser.format_help().removeprefix("::\n\n"))  # IPython's reST marker
         return None
     return magic.parser.parse_args(words)
 

@@ -114,6 +114,7 @@ def test_no_page_holds_an_api_key():
         assert not re.search(r"sk[-_][A-Za-z0-9]{12,}", _text(page)), page
 
 
+@pytest.mark.must_run("COCALC_REQUIRE_DOCS_TEST")  # .ci/run, after installing the docs extra
 def test_mkdocs_build_strict(tmp_path):
     for module in ("mkdocs", "material", "mkdocstrings", "mkdocstrings_handlers.python"):
         pytest.importorskip(module, reason='the docs extra: pip install -e ".[docs]"')
