@@ -1,10 +1,16 @@
 """How a fan-out uses its journal: what an earlier run of the same hand-out left, what to send,
 what to watch, and how to find copies whose send was in flight when that run stopped.
 
-A target's journal row decides:
+A hand-out that finished (every target's copy ended with a known outcome: done, failed, or not
+started) is finished: running it again starts a new hand-out (the file may have changed since:
+a new version is what the user wants). Only an unfinished one resumes: its process died, it
+was sent without waiting (``--no-wait``), or a copy's outcome is unknown; one still running
+elsewhere holds its lock. On resume, a target's journal row decides:
 
 - none, ``planned``, ``not started``: send it;
-- ``done`` / ``failed``: report it as done (failed) before, send nothing;
+- ``failed``: send it again (CoCalc's copy failed: the user may have fixed the cause); the
+  summary says it was retried;
+- ``done``: report it as done before, send nothing;
 - ``sent`` (a copy id): watch it;
 - ``sending`` / ``unknown`` (the request may have reached CoCalc): on a server with API v1's
   search, look for it (after a short grace period, so that a copy the server was still
@@ -34,11 +40,35 @@ _PAGE = 1000  # CoCalc's largest ``limit`` for a copy_path_status search
 _MAX_OFFSET = 100_000  # and its largest ``offset``
 
 
+#: Journal states in which a target's copy has ended with a known outcome.
+FINAL = frozenset({"done", "failed", "not started"})
+
+
+def finished_at(rows: dict[tuple[str, str], JournalRow]) -> float | None:
+    """When the hand-out whose rows these are finished (every copy ended), else ``None``."""
+    if not rows or any(row.state not in FINAL for row in rows.values()):
+        return None
+    stamps = [t for row in rows.values() for t in (row.finished_at, row.sent_at) if t]
+    return max(stamps) if stamps else 0.0
+
+
+def ago(then: float, now: float | None = None) -> str:
+    """``"5 minutes ago"``: how long since ``then`` (seconds since the epoch), in words."""
+    seconds = max(0.0, (time.time() if now is None else now) - then)
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "moments ago"
+
+
 @dataclass
 class Plan:
     """What to do with each target of a hand-out."""
 
     send: list[CopyResult] = field(default_factory=list)
+    #: Targets whose copy failed in the earlier run, sent again (also in ``send``).
+    retry: list[CopyResult] = field(default_factory=list)
     watch: list[tuple[CopyResult, JournalRow]] = field(default_factory=list)
     lost: list[tuple[CopyResult, JournalRow]] = field(default_factory=list)
     before: list[tuple[CopyResult, JournalRow]] = field(default_factory=list)
@@ -81,7 +111,10 @@ def plan(results: list[CopyResult], rows: dict[tuple[str, str], JournalRow]) -> 
         row = rows.get(result.key)
         if row is None or row.state in ("planned", "not started"):
             out.send.append(result)
-        elif row.state in ("done", "failed"):
+        elif row.state == "failed":  # a final failure: the user may have fixed its cause
+            out.send.append(result)
+            out.retry.append(result)
+        elif row.state == "done":
             out.before.append((result, row))
         elif row.state == "sent" and row.copy_id:
             out.watch.append((result, row))

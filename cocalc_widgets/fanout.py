@@ -55,6 +55,8 @@ class CopyResult:
     before_error: str | None = None
     #: Where the copy goes in its source's terms: ``(target_project_id, target path)``.
     key: tuple[str, str] = ("", "")
+    #: Sent again on resuming an unfinished hand-out because it failed in the earlier run.
+    retried: bool = False
 
     @property
     def status(self) -> CopyStatus | None:
@@ -106,6 +108,9 @@ class CopyResults(list):
         self._handout: Handout | None = None
         self._recorded: set[int] = set()
         self._bar: Progress | None = None  # copy_to_many's progress bar, for wait_all to go on
+        #: One line on how this run relates to an earlier run of the same hand-out (a new
+        #: hand-out after a finished one, or a resumed unfinished one), or ``None``.
+        self.notice: str | None = None
 
     @property
     def jobs(self) -> list[CopyJob]:
@@ -126,8 +131,10 @@ class CopyResults(list):
         return counts
 
     def summary(self) -> str:
-        """One line: how many copies are done, failed, still running."""
-        return ", ".join(f"{n} {state}" for state, n in sorted(self.counts().items()))
+        """One line: how many copies are done, failed, still running (and retried)."""
+        text = ", ".join(f"{n} {state}" for state, n in sorted(self.counts().items()))
+        retried = sum(r.retried for r in self)
+        return f"{text} ({retried} retried)" if retried else text
 
     def __repr__(self) -> str:
         return f"<CopyResults: {self.summary()}>"
@@ -151,10 +158,12 @@ class CopyResults(list):
         """A plain-text table: the counts, then one line per target with CoCalc's reason,
         failures first, ``per_page`` lines a page."""
         rows, page, pages = self._page(page, per_page)
-        lines = [f"Copies: {self.summary()}"]
+        lines = [f"Copies: {self.summary()}"] + ([f"  {self.notice}"] if self.notice else [])
         lines += [
             # A reason on one line (rsync's errors come in several), so the columns stay.
-            f"  {r.state:<13} {r.label}" + (f"  ({' '.join(r.reason.split())})" if r.reason else "")
+            f"  {r.state:<13} {r.label}"
+            + (" (retried)" if r.retried else "")
+            + (f"  ({' '.join(r.reason.split())})" if r.reason else "")
             for r in rows
         ]
         if pages > 1:
@@ -168,7 +177,8 @@ class CopyResults(list):
         colors.update({state: "#c33" for state in ("failed", "not started", "failed before")})
         body = "".join(
             "<tr>"
-            f"<td style='text-align:left'>{html.escape(r.label)}</td>"
+            f"<td style='text-align:left'>{html.escape(r.label)}"
+            f"{' (retried)' if r.retried else ''}</td>"
             f"<td style='text-align:left;color:{colors.get(r.state, '#888')}'>{r.state}</td>"
             f"<td style='text-align:left'>{html.escape(r.reason)}</td>"
             "</tr>"
@@ -180,8 +190,9 @@ class CopyResults(list):
             if pages > 1
             else ""
         )
+        notice = f"<div>{html.escape(self.notice)}</div>" if self.notice else ""
         return (
-            f"<div><b>Copies</b>: {html.escape(self.summary())}"
+            f"<div><b>Copies</b>: {html.escape(self.summary())}{notice}"
             "<table><tr><th style='text-align:left'>target</th><th>state</th>"
             f"<th style='text-align:left'>reason</th></tr>{body}</table>{more}</div>"
         )
@@ -209,13 +220,18 @@ def copy_to_many(
     (another shape, duplicates) or options raise :class:`BadInput` before anything is sent.
 
     Every hand-out is written to a journal (``journal``: a path; default
-    ``.cocalc-widgets/journal.sqlite`` here, see :mod:`cocalc_widgets.journal`; ``False``: none),
-    so that running the same hand-out again (same source, path, targets and options) resumes
-    it: copies that finished are reported as ``done before`` and not sent again, copies with an
-    id are watched, and copies whose send was in flight when a run stopped are looked up (API
-    v1) or reported as ``unknown`` (``resend_unknown=True`` sends them again). ``fresh=True``
-    starts the hand-out over. A second process running the same hand-out at the same time gets
-    a :class:`JournalError` and sends nothing.
+    ``.cocalc-widgets/journal.sqlite`` here, see :mod:`cocalc_widgets.journal`; ``False``: none).
+    Running the same hand-out again (same source, path, targets and options):
+
+    - after it finished (every copy ended), starts a new hand-out: every copy is sent again,
+      since the source may have changed; ``results.notice`` says when the last one finished;
+    - while it is unfinished (its process died, or it was not waited for), resumes it: copies
+      that finished well are ``done before`` and not sent again, copies with an id are watched,
+      failed copies are sent again (``retried``: the cause may have been fixed), and copies whose
+      send was in flight when a run stopped are looked up (API v1) or reported as ``unknown``
+      (``resend_unknown=True`` sends them again);
+    - ``fresh=True`` starts it over in any case. A second process running the same hand-out at
+      the same time gets a :class:`JournalError` and sends nothing.
 
     ``progress``: one progress bar for the whole hand-out (default: in a notebook), which
     :func:`wait_all` goes on with; its text shows the copies sent and, once the server has
@@ -244,7 +260,26 @@ def copy_to_many(
     )
     results._handout = handout
     try:
-        todo = _resume.plan(list(results), handout.rows() if handout else {})
+        rows = handout.rows() if handout else {}
+        ended = _resume.finished_at(rows)
+        targets = f"{len(results)} project{'s' if len(results) != 1 else ''}"
+        if handout is not None and ended is not None:  # finished: this is a new hand-out
+            handout.restart()
+            rows = {}
+            results.notice = (
+                f"The last hand-out of {src_path} to these {targets} finished "
+                f"{_resume.ago(ended)}; copying again"
+            )
+        todo = _resume.plan(list(results), rows)
+        if any(row.state != "planned" for row in rows.values()):
+            results.notice = (
+                f"Resumed an unfinished hand-out of {src_path} to these {targets} "
+                f"({len(todo.before)} done before, {len(todo.watch) + len(todo.lost)} "
+                f"watched, {len(todo.retry)} failed copies sent again); fresh=True "
+                "(%cocalc_copy --fresh) starts it over"
+            )
+        for result in todo.retry:
+            result.retried = True
         for result, row in todo.before:
             result.before, result.before_error = row.state, row.error
         claimed = {row.copy_id for _, row in todo.watch if row.copy_id}
@@ -273,7 +308,7 @@ def copy_to_many(
 
         bar = Progress.maybe(
             progress,
-            f"copying {src_path} to {len(results)} projects",
+            f"copying {src_path} to {len(results)} project{'s' if len(results) != 1 else ''}",
             total=len(results),
             delay=0.5,
             info=_rate_info(client),

@@ -319,6 +319,19 @@ class Handout:
             ).fetchall()
         return {(r[0], r[1]): JournalRow(*r) for r in found}
 
+    def restart(self) -> None:
+        """Start the hand-out anew: every target back to ``planned`` (what ``fresh=True``
+        does at opening), for a new run of a hand-out that finished."""
+        try:
+            with self.journal._transaction():
+                self.journal._db.execute(
+                    "UPDATE copies SET state='planned', copy_id=NULL, api=NULL, sent_at=NULL, "
+                    "finished_at=NULL, error=NULL WHERE handout=?",
+                    (self.id,),
+                )
+        except sqlite3.DatabaseError as err:
+            raise self.journal._error(f"could not be written ({err}); nothing was sent") from None
+
     def record(self, target: tuple[str, str], state: str, **fields: Any) -> None:
         """Write a target's new state (and ``copy_id``, ``api``, ``sent_at``, ``finished_at``,
         ``error``) durably: a ``sending`` row is on disk before its request leaves."""

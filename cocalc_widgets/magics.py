@@ -103,6 +103,10 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     return project.strip(), path or None
 
 
+def _projects(n: int) -> str:
+    return f"{n} project{'s' if n != 1 else ''}"
+
+
 def _no_title(name: str, names: list[str], titles: list[str]) -> str:
     """Why no project has the title ``name`` (a word of ``names``, the line's projects in
     order): a title split at its spaces (``Student 1`` unquoted) says to quote it."""
@@ -194,7 +198,7 @@ class CoCalcMagics(Magics):
                 no_key = self._secret_key is None and not os.environ.get("COCALC_API_KEY")
                 if no_key and not os.path.isfile("api.key"):  # say the magics' own ways
                     raise MagicError(
-                        "AuthenticationError: no CoCalc API key. Give the magics one with "
+                        "AuthenticationError: No CoCalc API key. Give the magics one with "
                         '%config CoCalcMagics.api_key = "sk-..." (never shown), or set the '
                         'environment variable COCALC_API_KEY (os.environ["COCALC_API_KEY"] = '
                         f'"sk-..." in a cell), or put it in a file api.key in {os.getcwd()}'
@@ -279,8 +283,10 @@ class CoCalcMagics(Magics):
         :class:`CopyJob` (one target) or a :class:`CopyResults` list (many), and shows a
         summary of what succeeded and what failed, with CoCalc's reason.
 
-        A hand-out to many targets is journaled: running the same line again resumes it
-        (finished copies are ``done before`` and not sent again; ``--fresh`` sends them all).
+        Every hand-out, to one target or many, is journaled. Running the same line again
+        after it finished copies again (a new hand-out: the file may have changed); while it is
+        unfinished (its kernel died, or ``--no-wait``) it resumes: copies done are ``done
+        before`` and not sent again, failed ones are retried; ``--fresh`` starts over.
         """
         self._magic = "cocalc_copy"
         args = _parse(self.cocalc_copy, _expand_lists(line))
@@ -310,8 +316,6 @@ class CoCalcMagics(Magics):
         ids = self._resolve([src_ref] + [p for p, _ in refs])
         src_id = ids[src_ref]
         labels = [f"{p}:{path or src_path}" for p, path in refs]
-        if len(refs) == 1 and not args.no_wait:
-            return self._copy_one(src_id, src_path, ids[refs[0][0]], refs[0][1], options)
         try:
             results = copy_to_many(
                 self.client,
@@ -332,6 +336,8 @@ class CoCalcMagics(Magics):
             raise _one_line(err, self._magic) from None
         if len(refs) == 1 and results[0].error is not None:
             raise _one_line(results[0].error, self._magic)
+        if len(refs) == 1 and results.notice:
+            print(results.notice)  # many targets: the summary table says it
         if not args.no_wait and not args.scheduled:
             wait_all(
                 self.client,
@@ -339,32 +345,27 @@ class CoCalcMagics(Magics):
                 timeout=self.wait_timeout or None,
                 progress=None if self.progress else False,
                 max_in_flight=self.max_in_flight,
-                label=f"copying {src_path} to {len(results)} projects",
+                label=f"copying {src_path} to {_projects(len(results))}",
             )
         elif results._bar is not None:
             results._bar.close(None, results.summary())  # sent; not waited for (amber)
-        self._show(results)
-        return results[0].job if len(refs) == 1 else results
-
-    def _copy_one(
-        self, src: str, src_path: str, target: str, path: str | None, options: dict
-    ) -> Any:
-        try:
-            job = self.client.copy_path_between_projects(src, src_path, target, path, **options)
-            if not options.get("scheduled"):
-                job.wait(
-                    timeout=self.wait_timeout or None,
-                    progress=None if self.progress else False,
-                    raise_on_error=False,
-                )
-        except CoCalcError as err:
-            raise _one_line(err, self._magic) from None
-        status = job.last_status
-        if status is not None and status.error:
+        if len(refs) > 1:
+            self._show(results)
+            return results
+        one = results[0]
+        if one.error is not None:  # the wait ran out, or the outcome is unknown
+            raise _one_line(one.error, self._magic)
+        if one.state == "failed":
+            raise MagicError(f"CopyFailed: the copy to {labels[0]} failed: {one.reason}")
+        waited = not args.no_wait and not args.scheduled
+        if waited and not one.finished:
+            copy_id = one.job.copy_path_id if one.job is not None else None
+            look = f": %cocalc_copy_status {copy_id}" if copy_id else ""
             raise MagicError(
-                f"CopyFailed: the copy to {target}:{path or src_path} failed: {status.error}"
+                f"CoCalcTimeout: the copy to {labels[0]} did not finish within "
+                f"{self.wait_timeout:g} s (%config CoCalcMagics.wait_timeout); it goes on{look}"
             )
-        return job
+        return one.job
 
     def _show(self, results: CopyResults) -> None:
         if self.shell is not None and len(results) > 1:

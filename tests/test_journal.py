@@ -266,3 +266,57 @@ def test_resume_watches_copies_sent_long_before_beyond_the_first_page_of_the_sea
             assert results.counts() == {"done": n}
             assert client.requests_sent - sent <= 4  # two pages of the search, not 1,100 asks
         assert len(emu.ledger) == n  # nothing sent twice
+
+
+# -- running a hand-out again: what the user meant (issue 20) -------------------------------------
+@pytest.mark.parametrize("versions", [("v1", "v2", "conat"), ("v2", "conat")])
+def test_a_finished_hand_out_run_again_is_a_new_hand_out_with_the_new_file(setup, tmp_path, versions):
+    emu, client, src, targets = setup(versions)
+    path = _journal(tmp_path)
+    first = copy_to_many(client, src, "f.txt", targets[:3], journal=path)
+    wait_all(client, first, progress=False, timeout=20)
+    assert [r.state for r in first] == ["done"] * 3 and first.notice is None
+    (emu.project_path(src) / "f.txt").write_text("version 2")  # the instructor edits the file
+    again = copy_to_many(client, src, "f.txt", targets[:3], journal=path)
+    wait_all(client, again, progress=False, timeout=20)
+    assert [r.state for r in again] == ["done"] * 3  # sent again, not "done before"
+    assert again.notice.startswith("The last hand-out of f.txt to these 3 projects finished ")
+    assert again.notice.endswith("; copying again") and again.notice in again.table()
+    assert len(emu.ledger) == 6
+    assert all((emu.project_path(t) / "f.txt").read_text() == "version 2" for t in targets[:3])
+
+
+def test_an_unfinished_hand_out_resumes_and_its_fixed_failures_are_retried(setup, tmp_path):
+    emu, client, src, targets = setup()
+    path = _journal(tmp_path)
+    # The run died: one copy done, one failed (the source was missing then), one never sent.
+    _interrupted(path, client, src, targets[:3], {
+        0: ("done", {"finished_at": time.time() - 60}),
+        1: ("failed", {"finished_at": time.time() - 60, "error": "rsync: change_dir failed"}),
+    })
+    results = copy_to_many(client, src, "f.txt", targets[:3], journal=path)
+    wait_all(client, results, progress=False, timeout=20)
+    assert [r.state for r in results] == ["done before", "done", "done"]
+    assert [r.retried for r in results] == [False, True, False]
+    assert results.summary() == "2 done, 1 done before (1 retried)"
+    rows = results.table().splitlines()
+    assert rows[1] == f"  {results.notice}"
+    assert [line.endswith("(retried)") for line in rows[2:]] == [False, True, False]
+    assert results.notice.startswith("Resumed an unfinished hand-out of f.txt to these 3 projects")
+    assert "1 failed copies sent again" in results.notice and "--fresh" in results.notice
+    assert sorted(e["target_project_id"] for e in emu.ledger) == sorted(targets[1:3])  # not t0
+    # Now it finished: the same line once more is a new hand-out.
+    again = copy_to_many(client, src, "f.txt", targets[:3], journal=path)
+    assert "copying again" in again.notice
+
+
+def test_a_resumed_hand_out_with_an_unknown_outcome_stays_unfinished(setup, tmp_path):
+    emu, client, src, targets = setup(("v2", "conat"))
+    path = _journal(tmp_path)
+    _interrupted(path, client, src, targets[:2], {
+        0: ("unknown", {"sent_at": time.time() - 60, "error": "lost"}),
+        1: ("done", {"finished_at": time.time() - 60}),
+    })
+    results = copy_to_many(client, src, "f.txt", targets[:2], journal=path)
+    assert [r.state for r in results] == ["unknown", "done before"]  # not a new hand-out
+    assert "Resumed" in results.notice and not emu.ledger

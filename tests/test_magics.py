@@ -52,7 +52,8 @@ def test_targets_from_a_python_list(shell, emulator, handout):
     results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md $targets")
     assert [r.ok for r in results] == [True, True]
     results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md {{targets}} --no-wait")
-    assert [r.state for r in results] == ["done before", "done before"]  # the same hand-out: resumed
+    assert len(results) == 2 and all(r.job is not None for r in results)  # it finished: a new one
+    assert "finished" in results.notice and "copying again" in results.notice
     results = shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout/README.md {{targets}} --no-wait --fresh")
     assert len(results) == 2 and all(r.job is not None for r in results)
     shell.user_ns["many"] = [emulator.pb, emulator.pc]
@@ -181,22 +182,23 @@ def test_a_key_set_with_config_never_shows_in_config_output(shell, emulator, cap
     assert magics.client.ping().latency >= 0  # the key set with %config is the one used
 
 
-def test_running_a_hand_out_again_resumes_it_and_the_journal_lists_it(shell, emulator, handout, capsys):
+def test_running_a_finished_hand_out_again_copies_again_and_the_journal_lists_it(shell, emulator, handout, capsys):
     line = f"{emulator.pa}:handout {emulator.pb} {emulator.pc}"
     first = shell.run_line_magic("cocalc_copy", line)
     assert [r.state for r in first] == ["done", "done"] and len(emulator.ledger) == 2
-    again = shell.run_line_magic("cocalc_copy", line)
-    assert [r.state for r in again] == ["done before", "done before"]
-    assert len(emulator.ledger) == 2  # nothing sent twice
-    assert "2 done before" in capsys.readouterr().out
+    again = shell.run_line_magic("cocalc_copy", line)  # it finished: a new hand-out
+    assert [r.state for r in again] == ["done", "done"]
+    assert len(emulator.ledger) == 4
+    assert "finished moments ago; copying again" in capsys.readouterr().out
     table = shell.run_line_magic("cocalc_copy_status", "--journal")
     assert len(table) == 1 and table[0]["counts"] == {"done": 2} and not table[0]["running"]
     assert "2 targets" in repr(table) and "2 done" in repr(table)
     fresh = shell.run_line_magic("cocalc_copy", line + " --fresh")
-    assert [r.state for r in fresh] == ["done", "done"] and len(emulator.ledger) == 4
+    assert [r.state for r in fresh] == ["done", "done"] and len(emulator.ledger) == 6
+    assert fresh.notice is None  # started over by hand: nothing to say
     with pytest.raises(UsageError, match="same place twice"):
         shell.run_line_magic("cocalc_copy", f"{emulator.pa}:handout {emulator.pb} {emulator.pb}")
-    assert len(emulator.ledger) == 4
+    assert len(emulator.ledger) == 6
 
 
 def _status_copies(shell, emulator, handout):
@@ -295,3 +297,24 @@ def test_copy_status_table_escapes_titles_pages_and_falls_back_to_ids(shell, emu
     assert [s.copy_path_id for s in plain] == [s.copy_path_id for s in found]
     assert repr(plain).startswith(f"Copies from {emulator.pa}: 2 done")
     assert f"{emulator.pa}:handout -> {emulator.pb}:handout" in repr(plain)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_one_target_and_many_are_journaled_and_run_again_the_same(shell, emulator, handout, capsys, count):
+    targets = [emulator.pb, emulator.pc][:count]
+    line = f"{emulator.pa}:handout " + " ".join(targets)
+    emulator.copy_delay = 1.0
+    sent = shell.run_line_magic("cocalc_copy", line + " --no-wait")  # not waited: unfinished
+    jobs = [sent] if count == 1 else sent.jobs
+    assert len(jobs) == count and all(j.copy_path_id for j in jobs)
+    resumed = shell.run_line_magic("cocalc_copy", line)  # resumes: watches the copies sent
+    assert len(emulator.ledger) == count  # the copies ran once: nothing sent twice
+    assert {j.copy_path_id for j in ([resumed] if count == 1 else resumed.jobs)} == {j.copy_path_id for j in jobs}
+    done = [resumed.last_status] if count == 1 else [r.status for r in resumed]
+    assert all(s is not None and s.ok for s in done)
+    assert "Resumed an unfinished hand-out" in capsys.readouterr().out
+    table = shell.run_line_magic("cocalc_copy_status", "--journal")
+    assert len(table) == 1 and table[0]["counts"] == {"done": count}
+    shell.run_line_magic("cocalc_copy", line)  # it finished: a new hand-out
+    assert len(emulator.ledger) == 2 * count
+    assert "finished moments ago; copying again" in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""The progress bar of long waits: shown in notebooks (or when asked), never in plain scripts."""
+"""The progress bar of long waits: a widget in notebooks, text in a terminal (or when asked),
+nothing when the output is not a terminal."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def test_notebooks_get_a_bar_after_the_delay():
 
 def test_the_final_colour_says_the_outcome():
     for state, style in (("done", "success"), ("failed", "danger"), ("running", "warning")):
-        with mock.patch("IPython.display.display"):
+        with mock.patch("cocalc_widgets._progress.in_notebook", return_value=True), \
+                mock.patch("IPython.display.display"):
             bar = Progress.maybe(True, "copy", delay=0)
             bar.update("running")
             bar.close(state)
@@ -36,7 +38,8 @@ def test_the_final_colour_says_the_outcome():
 
 
 def test_the_final_text_can_be_a_summary_instead_of_one_word():
-    with mock.patch("IPython.display.display"):
+    with mock.patch("cocalc_widgets._progress.in_notebook", return_value=True), \
+            mock.patch("IPython.display.display"):
         bar = Progress.maybe(True, "copying handout to 13 projects", total=13, delay=0)
         bar.update("waiting", done=3)
         bar.close("failed", "11 done, 1 failed, 1 not started")
@@ -47,7 +50,8 @@ def test_the_final_text_can_be_a_summary_instead_of_one_word():
 
 
 def test_the_text_shows_what_info_says():
-    with mock.patch("IPython.display.display"):
+    with mock.patch("cocalc_widgets._progress.in_notebook", return_value=True), \
+            mock.patch("IPython.display.display"):
         bar = Progress.maybe(True, "copying", total=4, delay=0, info=lambda: "≤ 190 requests/s")
         bar.update("sending 2/4", done=0)
     assert "sending 2/4 · ≤ 190 requests/s" in bar._text.value
