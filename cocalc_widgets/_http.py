@@ -40,6 +40,9 @@ from .errors import (
     CoCalcConnectionError,
     CoCalcError,
     CoCalcTimeout,
+    CopyFailed,
+    CopyNotFound,
+    CopyRefused,
     NotADirectory,
     NotFound,
     OutcomeUnknown,
@@ -166,6 +169,18 @@ def refusal(text: str, **kw: Any) -> CoCalcError:
     cls = _classify_text(text)
     key = cls is AuthenticationError and "password" not in text.lower()
     return cls("CoCalc refused the API key" if key else "CoCalc refused the call", **kw)
+
+
+def copy_failure(text: str, **kw: Any) -> CopyFailed:
+    """The error of a copy that ended with CoCalc's error ``text``: :class:`CopyFailed`, and
+    also what the text says (:class:`CopyRefused` is a ``PermissionDenied``,
+    :class:`CopyNotFound` a ``NotFound``), whichever generation carried the copy."""
+    cls = _classify_text(text)
+    if cls is PermissionDenied:
+        return CopyRefused("CoCalc refused the copy", server_message=text, **kw)
+    if issubclass(cls, NotFound) and "endpoint" not in text.lower():
+        return CopyNotFound("The copy's source does not exist", server_message=text, **kw)
+    return CopyFailed("The copy failed", server_message=text, **kw)
 
 
 def _handshake_works(host: str, port: int, timeout: float = 2.0) -> bool:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
-from .errors import CoCalcTimeout, CopyFailed
+from ._http import copy_failure
+from .errors import CoCalcTimeout
 
 __all__ = ["CopyJob", "CopyStatus", "poll_delays"]
 
@@ -281,12 +282,7 @@ class CopyJob:
         finally:
             bar.close(status.state if status is not None else None)
         if raise_on_error and status.error:
-            raise CopyFailed(
-                "The copy failed",
-                endpoint="copy_path_status",
-                server_message=status.error,
-                copy_status=status,
-            )
+            raise copy_failure(status.error, endpoint="copy_path_status", copy_status=status)
         return status
 
     def _name(self) -> str:

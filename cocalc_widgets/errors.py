@@ -21,6 +21,8 @@ __all__ = [
     "CommandError",
     "CommandTimeout",
     "CopyFailed",
+    "CopyNotFound",
+    "CopyRefused",
     "FrameNotReady",
     "JournalError",
     "NotADirectory",
@@ -141,6 +143,17 @@ class CopyFailed(CoCalcError):
     def __init__(self, message: str, *, copy_status: Any = None, **kw: Any) -> None:
         self.copy_status = copy_status
         super().__init__(message, **kw)
+
+
+class CopyRefused(CopyFailed, PermissionDenied):
+    """The copy ended with CoCalc's refusal (not a collaborator of the source or the target
+    project): a :class:`PermissionDenied` as well, as the same refusal is when CoCalc says it
+    before the copy starts (API v1 and v2) rather than when it ends (the conat bridge)."""
+
+
+class CopyNotFound(CopyFailed, NotFound):
+    """The copy ended because its source does not exist: a :class:`NotFound` as well, as the
+    same mistake is when CoCalc says it before the copy starts."""
 
 
 class CommandError(CoCalcError):

@@ -20,6 +20,9 @@ from cocalc_widgets import (
     BadInput,
     CoCalcClient,
     CoCalcConnectionError,
+    CopyFailed,
+    CopyNotFound,
+    CopyRefused,
     CopyResult,
     CopyResults,
     NotADirectory,
@@ -169,9 +172,21 @@ def test_a_project_that_does_not_exist_is_permission_denied_as_readme_says(emula
     with CoCalcClient(emulator.api_key, host=emulator.url, api=api) as client:
         with pytest.raises(PermissionDenied):
             client.write_text_file_to_project(STRANGER, "a.txt", "x")
-        if api != "conat":  # conat: the refusal comes when the copy ends (README's row says so)
-            with pytest.raises(PermissionDenied):
-                client.copy_path_between_projects(emulator.pa, "a", STRANGER)
+        with pytest.raises(PermissionDenied):  # conat: when the copy ends (README's row says so)
+            client.copy_path_between_projects(emulator.pa, "a", STRANGER).wait(timeout=30)
+
+
+@pytest.mark.parametrize("api", ["v1", "v2", "conat"])
+def test_the_same_copy_mistake_is_the_same_error_class_on_every_generation(emulator, api):
+    (emulator.project_path(emulator.pa) / "a.txt").write_text("x")
+    with CoCalcClient(emulator.api_key, host=emulator.url, api=api) as client:
+        with pytest.raises(PermissionDenied) as refused:
+            client.copy_path_between_projects(emulator.pa, "a.txt", STRANGER).wait(timeout=30)
+        with pytest.raises(NotFound) as missing:
+            client.copy_path_between_projects(emulator.pa, "nope.txt", emulator.pb).wait(timeout=30)
+    if api == "conat":  # said when the copy ended: a CopyFailed as well
+        assert isinstance(refused.value, CopyRefused) and isinstance(refused.value, CopyFailed)
+        assert isinstance(missing.value, CopyNotFound) and isinstance(missing.value, CopyFailed)
 
 
 def test_version_flag():

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from .._http import Transport
+from .._http import Transport, copy_failure
 from ..copyjob import CopyJob, CopyStatus, poll_delays
 from ..errors import (
     AuthenticationError,
     BadInput,
     CoCalcError,
-    CopyFailed,
     NotFound,
     OutcomeUnknown,
     PermissionDenied,
@@ -219,10 +218,9 @@ def as_copy_failure(err: CoCalcError) -> CoCalcError:
     error itself when the copy was refused or its outcome is unknown."""
     if err.status != 200 or isinstance(err, _NOT_THE_COPY):
         return err
-    return CopyFailed(
-        "The copy failed",
+    return copy_failure(
+        err.server_message or err.message,
         endpoint=err.endpoint,
         status=err.status,
-        server_message=err.server_message,
         response=err.response,
     )
