@@ -34,6 +34,7 @@ __all__ = [
     "FORMAT",
     "Handout",
     "Journal",
+    "JournalCopy",
     "JournalRow",
     "default_path",
     "handout_key",
@@ -112,6 +113,15 @@ class JournalRow:
     sent_at: float | None = None
     finished_at: float | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class JournalCopy:
+    """One copy the journal knows: its hand-out's source and the target's row."""
+
+    src_project_id: str
+    src_path: str
+    row: JournalRow
 
 
 def _me() -> str:
@@ -299,6 +309,36 @@ class Journal:
             item["counts"] = by_id.get(int(row[0]), {})
             out.append(item)
         return out
+
+    def copies(
+        self,
+        host: str,
+        *,
+        src_project_id: str | None = None,
+        target_project_id: str | None = None,
+        src_path: str | None = None,
+    ) -> list[JournalCopy]:
+        """The copies of the hand-outs to ``host`` from ``src_project_id`` and/or to
+        ``target_project_id`` (of ``src_path``), newest first: for servers that cannot search
+        their copies (API v2, conat)."""
+        where, args = ["h.host=?", "c.state != 'planned'"], [host]
+        for column, value in (
+            ("h.src_project_id", src_project_id),
+            ("c.target_project_id", target_project_id),
+            ("h.src_path", src_path),
+        ):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        with self._lock:
+            found = self._db.execute(
+                "SELECT h.src_project_id, h.src_path, c.target_project_id, c.target_path, "
+                "c.state, c.copy_id, c.api, c.sent_at, c.finished_at, c.error FROM copies c "
+                "JOIN handouts h ON h.id = c.handout WHERE " + " AND ".join(where) + " ORDER BY "
+                "coalesce(c.finished_at, c.sent_at, h.updated) DESC",
+                args,
+            ).fetchall()
+        return [JournalCopy(r[0], r[1], JournalRow(*r[2:])) for r in found]
 
 
 class Handout:

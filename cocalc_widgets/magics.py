@@ -103,6 +103,34 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     return project.strip(), path or None
 
 
+def _journal_status(src_project_id: str, src_path: str, row: Any) -> CopyStatus:
+    """A journal row as the :class:`CopyStatus` a copy search would show."""
+    from datetime import timezone
+
+    def when(t: float | None) -> datetime | None:
+        return None if t is None else datetime.fromtimestamp(t, timezone.utc)
+
+    ended = row.state in ("done", "failed", "not started", "unknown")
+    error = row.error if row.state in ("failed", "not started") else None
+    if row.state == "unknown":
+        error = "outcome unknown: the request may or may not have reached CoCalc" + (
+            f" ({row.error})" if row.error else ""
+        )
+    return CopyStatus(
+        copy_path_id=row.copy_id,
+        time=when(row.sent_at),
+        source_project_id=src_project_id,
+        source_path=src_path,
+        target_project_id=row.target_project_id,
+        target_path=row.target_path,
+        started=when(row.sent_at),
+        finished=(when(row.finished_at or row.sent_at) or datetime.now(timezone.utc))
+        if ended
+        else None,
+        error=error,
+    )
+
+
 def _projects(n: int) -> str:
     return f"{n} project{'s' if n != 1 else ''}"
 
@@ -393,7 +421,9 @@ class CoCalcMagics(Magics):
     )
     @line_magic
     def cocalc_copy_status(self, line: str) -> Any:
-        """Show the status of one copy, or search copies by project (API v1).
+        """Show the status of one copy, or search copies by project (API v1's search; where
+        the server has none, API v2 and conat, the copies of this machine's hand-outs, from its
+        journal).
 
         Examples::
 
@@ -439,6 +469,10 @@ class CoCalcMagics(Magics):
             else:
                 kind, searches = "Copies", [(True, None), (False, None)]
             statuses: list[Any] = []
+            source = None
+            if "v1" not in self.client.api_versions:  # no copy search: this machine's journal
+                source, statuses = self._journal_copies(args, ids, searches)
+                searches = []
             for pending, failed in searches:
                 found = self.client.copy_path_status(
                     src_project_id=ids.get(args.src) if args.src else None,
@@ -468,7 +502,40 @@ class CoCalcMagics(Magics):
             what.append(f"to {titles.get(ids[args.target], ids[args.target])}")
         if args.path:
             what.append(f"of {args.path}")
+        if source is not None:
+            what.append(
+                f"in this machine's journal ({source}; this server has no search of copies, "
+                "API v1's)"
+            )
         return CopyStatusTable(statuses, titles, " ".join([kind, *what]))
+
+    def _journal_copies(
+        self, args: Any, ids: dict[str, str], searches: list[tuple[bool, bool | None]]
+    ) -> tuple[str, list[CopyStatus]]:
+        """The copies of this machine's hand-outs that a search would find (where the server
+        has no search: API v2, conat), and the journal's file."""
+        from .journal import Journal, default_path
+
+        path = default_path()
+        found = []
+        if os.path.exists(path):
+            with Journal(path) as journal:
+                found = journal.copies(
+                    self.client.host,
+                    src_project_id=ids.get(args.src) if args.src else None,
+                    target_project_id=ids.get(args.target) if args.target else None,
+                    src_path=args.path,
+                )
+        statuses = [_journal_status(c.src_project_id, c.src_path, c.row) for c in found]
+        wanted = [
+            s
+            for s in statuses
+            if any(
+                (not s.done) == pending and (failed is None or bool(s.error) == failed)
+                for pending, failed in searches
+            )
+        ]
+        return str(path), wanted[: args.limit] if args.limit else wanted
 
     def _journal_table(self, path: str | None) -> Any:
         from .journal import Journal, default_path
