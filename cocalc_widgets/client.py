@@ -676,6 +676,8 @@ class CoCalcClient:
 
     def query(self, query: dict[str, Any], options: list[Any] | None = None) -> Any:
         """A CoCalc database query (``user_query``); returns the filled-in ``query``.
+        ``options`` (CoCalc's, e.g. ``[{"limit": 5}]``) go through the conat bridge or API v1:
+        API v2's ``user-query`` ignores them.
 
         For example ``{"projects": [{"project_id": None, "title": None}]}`` lists your projects.
         """
@@ -685,7 +687,9 @@ class CoCalcClient:
             )
         if options is not None and not isinstance(options, list):
             raise BadInput("options must be a list")
-        return self._run("query", "query", query, options, _has_null_leaf(query))
+        if options is not None:  # API v2 drops them: a generation that sends them
+            return self._run("query_options", "query", query, options, _has_null_leaf(query))
+        return self._run("query", "query", query, None, _has_null_leaf(query))
 
     def projects(self) -> list[dict[str, Any]]:
         """Your projects, as dicts with ``project_id``, ``title`` and ``description``."""

@@ -355,7 +355,7 @@ def paths(rsps) -> list[str]:
 
 def test_auto_on_a_current_server_asks_each_generation_once_and_never_with_a_write():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.post(f"{HOST}/api/v2/projects/copy-path-status", json={"error": "copy_id must be a valid uuid"})
+        rsps.post(f"{HOST}/api/v2/customize", json={"site_name": "CoCalc"})
         rsps.post(f"{HOST}/api/v2/projects/copy-path", json={"copy_id": "65cd2079-098d-4147-bb54-12d44cebb8cb"})
         rsps.post(re.compile(f"{HOST}/api/v1/.*"), status=404, body=NEXT_404)
 
@@ -371,7 +371,7 @@ def test_auto_on_a_current_server_asks_each_generation_once_and_never_with_a_wri
         client.ping()
         assert client.api == "v2" and client.api_versions == ("conat", "v2")
         assert paths(rsps) == [
-            "/api/v2/projects/copy-path-status",  # probe v2 (read-only)
+            "/api/v2/customize",  # probe v2 (read-only)
             "/api/v2/projects/copy-path",
             "/api/v1/ping",  # probe v1 for user_auth: not there
             "/api/conat/hub system.ping",  # probe conat (read-only)
@@ -389,7 +389,7 @@ def test_auto_on_a_conat_only_server_copies_through_the_bridge():
         job = client.copy_path_between_projects(SRC, "a", DST)
         assert job.wait(timeout=10).ok and client.api == "conat"
         assert [p.split(" ")[0] for p in paths(rsps)] == [
-            "/api/v2/projects/copy-path-status",
+            "/api/v2/customize",
             "/api/v1/ping",
             "/api/conat/hub",
             "/api/conat/hub",
@@ -410,7 +410,7 @@ def test_auto_names_errors_after_the_method_called_not_the_probe():
 
 def test_auto_picks_the_generation_that_has_the_options():
     with responses.RequestsMock() as rsps:
-        rsps.post(f"{HOST}/api/v2/projects/copy-path-status", json={"error": "copy_id must be a valid uuid"})
+        rsps.post(f"{HOST}/api/v2/customize", json={"site_name": "CoCalc"})
         rsps.post(f"{HOST}/api/v1/ping", status=404, body=NEXT_404)
         rsps.post(HUB, **NULL)
         client = CoCalcClient(api_key=KEY, host=HOST)

@@ -296,7 +296,7 @@ def test_the_key_never_shows(caplog):
 @pytest.mark.parametrize("api", ["v2", "auto"])
 def test_v2_says_a_wrong_key_with_must_be_signed_in(text, api):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        rsps.post(f"{HOST}/api/v2/projects/copy-path-status", json={"error": "copy_id must be a valid uuid"})
+        rsps.post(f"{HOST}/api/v2/customize", json={"site_name": "CoCalc"})
         rsps.post(f"{HOST}/api/v2/projects/copy-path", json={"error": text})
         with pytest.raises(AuthenticationError, match="signed in") as info:
             client(api).copy_path_between_projects(SRC, "a", DST)

@@ -307,9 +307,7 @@ def test_typed_v2_methods(v2):
 
 def test_auto_detects_v2_once():
     with responses.RequestsMock() as rsps:
-        rsps.post(
-            f"{HOST}/api/v2/projects/copy-path-status", json={"error": "copy_id must be a uuid"}
-        )
+        rsps.post(f"{HOST}/api/v2/customize", json={"site_name": "CoCalc"})
         rsps.post(f"{HOST}/api/v2/projects/copy-path", json={"copy_id": COPY})
         c = CoCalcClient(api_key=KEY, host=HOST)
         assert c.api == "auto"
@@ -317,16 +315,12 @@ def test_auto_detects_v2_once():
         c.copy_path_between_projects(SRC, "b", DST)
         assert c.api == "v2"
         urls = [call.request.url for call in rsps.calls]
-        assert urls.count(f"{HOST}/api/v2/projects/copy-path-status") == 1
+        assert urls.count(f"{HOST}/api/v2/customize") == 1
 
 
 def test_auto_detects_v1_on_an_old_server():
     with responses.RequestsMock() as rsps:
-        rsps.post(
-            f"{HOST}/api/v2/projects/copy-path-status",
-            status=404,
-            body="<html>404 Not Found</html>",
-        )
+        rsps.post(f"{HOST}/api/v2/customize", status=404, body="<html>404 Not Found</html>")
         rsps.post(
             f"{HOST}/api/v1/ping", json={"event": "pong", "id": "1", "now": "2026-01-01T00:00:00Z"}
         )

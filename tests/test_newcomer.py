@@ -294,3 +294,28 @@ def test_the_emulator_front_page_says_what_the_demo_prints():
     page = (ROOT / "cocalc_widgets" / "emulator" / "_landing.py").read_text()
     assert "password are printed by the command that started" in page
     assert "password:" in Path(_demo.__file__).read_text()  # and the demo prints it
+
+
+# -- what the real server showed (issue 19) --------------------------------------------------------
+@pytest.mark.parametrize(("versions", "via"), [(("v2", "conat"), "conat"), (("v1", "v2"), "v1")])
+def test_query_options_go_where_they_are_sent_not_to_v2_which_drops_them(tmp_path, versions, via):
+    with Emulator(data_dir=tmp_path / "d", api_versions=versions) as emu:
+        for title in ("A", "B", "C"):
+            emu.create_project(title)
+        rows = {"projects": [{"project_id": None, "title": None}]}
+        with CoCalcClient(emu.api_key, host=emu.url) as client:
+            assert len(client.query(rows)["projects"]) == 3
+            assert emu.requests[-1]["api"] == "v2"  # no options: v2 as before
+            limited = client.query(rows, options=[{"limit": 2}])
+            assert len(limited["projects"]) == 2 and emu.requests[-1]["api"] == via
+        with CoCalcClient(emu.api_key, host=emu.url, api="v2") as v2, pytest.raises(BadInput) as info:
+            v2.query(rows, options=[{"limit": 2}])
+        assert "not in CoCalc's API v2" in str(info.value)
+
+
+def test_v2_is_detected_by_a_route_every_v2_server_has(tmp_path):
+    # copy-path-status came in 2026-05: an older v2 server lacks it; customize is from 2021.
+    with Emulator(data_dir=tmp_path / "d", api_versions=("v2",)) as emu:
+        with CoCalcClient(emu.api_key, host=emu.url) as client:
+            assert client.api_versions == ("v2",)
+        assert [r["endpoint"] for r in emu.requests if r["api"] == "v2"] == ["customize"]

@@ -46,6 +46,7 @@ OPERATIONS: dict[str, str] = {
     "create_token": "create an organization's sign-in token",
     "ping": "ping the server",
     "query": "run a database query",
+    "query_options": "run a database query with options",
     "call": "call an endpoint by name",
     "call_hub": "call a hub function",
     "call_project": "call a project function",
@@ -155,6 +156,11 @@ class Generation:
 
     def query(self, query: dict[str, Any], options: list[Any] | None, read: bool) -> Any:
         raise NotImplementedError
+
+    def query_options(self, query: dict[str, Any], options: list[Any], read: bool) -> Any:
+        """A query whose ``options`` the generation sends (API v2's ``user-query`` drops
+        them, so it has no ``query_options``)."""
+        return self.query(query, options, read)
 
     def call(self, endpoint: str, fields: dict[str, Any]) -> Any:
         raise NotImplementedError

@@ -226,6 +226,7 @@ class Conat(Generation):
         "exec": 1,
         "create_project": 1,
         "query": 1,
+        "query_options": 0,
         "call_hub": 0,
         "call_project": 0,
     }

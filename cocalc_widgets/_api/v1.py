@@ -39,6 +39,7 @@ class V1(Generation):
         "exec": 2,
         "create_project": 2,
         "query": 2,
+        "query_options": 1,
         "call": 1,
     }
     copy_extras = frozenset({"exclude", "scheduled"})

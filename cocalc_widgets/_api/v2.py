@@ -26,6 +26,7 @@ from .base import (
 
 _COPY = "projects/copy-path"
 _STATUS = "projects/copy-path-status"
+_PROBE = "customize"
 
 
 class V2(Generation):
@@ -43,7 +44,7 @@ class V2(Generation):
         "call": 0,
     }
     copy_extras = frozenset({"bwlimit"})
-    probe_route = f"/api/v2/{_STATUS}"
+    probe_route = f"/api/v2/{_PROBE}"
 
     def _post(
         self,
@@ -71,15 +72,9 @@ class V2(Generation):
         return reply
 
     def probe(self) -> bool:
-        # A read-only route that answers (an error about the missing copy_id) on any v2 server.
-        def ask() -> None:
-            try:
-                self._post(_STATUS, {}, safe=True)
-            except CoCalcError as err:
-                if err.status != 200:
-                    raise
-
-        return self._speaks(ask)
+        # ``customize`` (the site's settings; read-only, no key needed) is on every server with
+        # API v2 since 2021; copy-path-status only since 2026-05.
+        return self._speaks(lambda: self._post(_PROBE, {"fields": ["site_name"]}, safe=True))
 
     # -- copies ---------------------------------------------------------------------------------
     def copy(self, request: dict[str, Any]) -> CopyJob:
@@ -138,7 +133,8 @@ class V2(Generation):
         return pid
 
     def query(self, query: dict[str, Any], options: list[Any] | None, read: bool) -> Any:
-        reply = self._post("user-query", {"query": query, "options": options}, safe=read)
+        # CoCalc's user-query route reads only ``query`` (the client sends options elsewhere).
+        reply = self._post("user-query", {"query": query}, safe=read)
         return reply.get("query")
 
     def call(self, endpoint: str, fields: dict[str, Any]) -> Any:

@@ -289,7 +289,9 @@ def _create_project(call: _Call) -> str:
 
 
 def _user_query(call: _Call) -> dict:
-    return run_query(call.ctx.state, call.opts["account_id"], call.opts.get("query"))
+    return run_query(
+        call.ctx.state, call.opts["account_id"], call.opts.get("query"), call.opts.get("options")
+    )
 
 
 HUB_METHODS: dict[str, Method] = {

@@ -459,7 +459,7 @@ def user_auth(ctx: ApiContext, mesg: dict) -> dict:
 
 
 def query(ctx: ApiContext, mesg: dict) -> dict:
-    result = run_query(ctx.state, ctx.state.account_id, mesg["query"])
+    result = run_query(ctx.state, ctx.state.account_id, mesg["query"], mesg.get("options"))
     out = {"event": "query", "id": mesg["id"], "query": result, "multi_response": False}
     for key in ("changes", "options"):
         if mesg.get(key) is not None:

@@ -164,7 +164,21 @@ def exec_(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
     )
 
 
+def customize(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
+    """The site's public settings (no key needed), or the ``fields`` asked for."""
+    settings = {
+        "site_name": "CoCalc emulator",
+        "iframe_comm_hosts": ",".join(ctx.state.iframe_comm_hosts),
+        "dns": "",
+    }
+    fields = body.get("fields")
+    if isinstance(fields, list):
+        return {k: v for k, v in settings.items() if k in fields}
+    return settings
+
+
 HANDLERS: dict[str, Callable[[ApiContext, dict, bool], dict]] = {
+    "customize": customize,
     "projects/copy-path": copy_path,
     "projects/copy-path-status": copy_path_status,
     "projects/create": create,

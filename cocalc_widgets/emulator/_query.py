@@ -137,15 +137,30 @@ def _set(state: EmulatorState, account_id: str, table: str, values: object) -> N
     state.update_project(project_id, **changes)  # type: ignore[arg-type]
 
 
-def run_query(state: EmulatorState, account_id: str, query: object) -> dict:
-    """The query with its nulls filled in for ``account_id`` (``{}`` for a set query)."""
+def run_query(state: EmulatorState, account_id: str, query: object, options: object = None) -> dict:
+    """The query with its nulls filled in for ``account_id`` (``{}`` for a set query).
+    ``options``: CoCalc's list of option objects; ``{"limit": n}`` keeps the first ``n`` rows
+    (API v1 and conat send them; API v2's route drops them)."""
     if not isinstance(query, dict) or not query:
         raise OpFailed("malformed query")
     if len(query) != 1:
         raise OpFailed("FATAL: a query must involve exactly one table")
     ((table, template),) = query.items()
     if _is_get(template):
-        return {table: _get(state, account_id, table, template)}
+        rows = _get(state, account_id, table, template)
+        limit = _limit(options)
+        if limit is not None and isinstance(rows, list):
+            rows = rows[:limit]
+        return {table: rows}
     for item in template if isinstance(template, list) else [template]:
         _set(state, account_id, table, item)
     return {}
+
+
+def _limit(options: object) -> int | None:
+    """The ``limit`` of a query's options (a list of objects), if any."""
+    for option in options if isinstance(options, list) else []:
+        value = option.get("limit") if isinstance(option, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
