@@ -627,7 +627,8 @@ class CoCalcClient:
         license: str | None = None,
         start: bool = False,
     ) -> str:
-        """Create a project; returns its id."""
+        """Create a project; returns its id. ``start=True`` also starts it (the conat
+        bridge's ``createProject`` does; on API v2, ``projects/start`` after ``create``)."""
         fields = {
             "title": None if title is None else check.text(title, "title"),
             "description": None if description is None else check.text(description, "description"),

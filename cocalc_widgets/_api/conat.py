@@ -361,7 +361,8 @@ class Conat(Generation):
 
     def create_project(self, fields: dict[str, Any]) -> str:
         name = "projects.createProject"
-        opts = {k: v for k, v in fields.items() if v is not None and k != "start"}
+        # CoCalc's projects.createProject starts the project when asked (``start``).
+        opts = {k: v for k, v in fields.items() if v is not None and v is not False}
         pid = self.hub(name, [opts])
         if not isinstance(pid, str) or not pid:
             raise unexpected("the new project's id", pid, name)

@@ -126,10 +126,18 @@ class V2(Generation):
         return exec_result(reply)
 
     def create_project(self, fields: dict[str, Any]) -> str:
-        reply = self._post("projects/create", fields)
+        # CoCalc's projects/create ignores ``start``: projects/start does it.
+        body = {k: v for k, v in fields.items() if k != "start"}
+        reply = self._post("projects/create", body)
         pid = reply.get("project_id")
         if not isinstance(pid, str):
             raise unexpected("a project_id", reply, "projects/create")
+        if fields.get("start"):
+            try:
+                self._post("projects/start", {"project_id": pid})
+            except CoCalcError as err:
+                err.message += f" (project {pid} was created; starting it failed)"
+                raise
         return pid
 
     def query(self, query: dict[str, Any], options: list[Any] | None, read: bool) -> Any:
