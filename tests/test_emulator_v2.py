@@ -14,12 +14,9 @@ def test_copy_path_waits_by_default(api, emulator):
     emulator.copy_delay = 0.2
     r = api.v2("projects/copy-path", {"src_project_id": emulator.pa, "path": "n.txt",
                                       "target_project_id": emulator.pb, "target_path": "m.txt"})
-    assert r.status_code == 200
-    copy_id = r.json()["copy_id"]
+    # CoCalc's route: a waited copy answers copy_id "" (an id only for a copy not waited for).
+    assert r.status_code == 200 and r.json() == {"copy_id": ""}
     assert (dst / "m.txt").read_text() == "v2"
-    status = api.v2("projects/copy-path-status", {"copy_id": copy_id}).json()
-    assert set(status) == {"started", "finished", "copy_error"}
-    assert status["finished"] and status["copy_error"] is None
 
 
 def test_copy_path_without_wait_then_status(api, emulator):
@@ -62,13 +59,13 @@ def test_v2_errors_are_http_200(api, emulator):
         ({**base, "src_project_id": "bad"}, "src_project_id must be a valid uuid"),
         ({**base, "target_project_id": "bad"}, "target_project_id must be a valid uuid"),
         ({**base, "target_project_id": str(uuid.uuid4())},
-         "Error: must be a collaborator on target project"),
+         "must be a collaborator on target project"),  # CoCalc's texts: no "Error: "
     ]
     for body, error in cases:
         r = api.v2("projects/copy-path", {k: v for k, v in body.items() if v is not None})
         assert r.status_code == 200 and r.json() == {"error": error}
     r = api.v2("projects/copy-path", base, auth=("wrong", ""))
-    assert r.json() == {"error": "Error: must be signed in"}
+    assert r.json() == {"error": "must be signed in"}
     r = api.v2("projects/copy-path-status", {"copy_id": "x"})
     assert r.json() == {"error": "copy_id must be a valid uuid"}
     r = api.v2("projects/copy-path-status", {"copy_id": str(uuid.uuid4())})

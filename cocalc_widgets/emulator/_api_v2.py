@@ -57,6 +57,9 @@ def _collaborator(ctx: ApiContext, project_id: object) -> bool:
 
 
 def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
+    """CoCalc's ``projects/copy-path``: its texts carry no ``Error: `` prefix, it sends no
+    ``exclude`` (the route does not read it), and it waits unless told not to
+    (``wait_until_done`` defaults to true); a waited copy's ``copy_id`` is ``""``."""
     if body.get("path") is None:
         raise OpFailed("path must be specified")
     if not is_uuid(body.get("src_project_id")):
@@ -64,11 +67,11 @@ def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
     if not is_uuid(body.get("target_project_id")):
         raise OpFailed("target_project_id must be a valid uuid")
     if not signed_in:
-        raise OpFailed("Error: must be signed in")
+        raise OpFailed("must be signed in")
     if not _collaborator(ctx, body["target_project_id"]):
-        raise OpFailed("Error: must be a collaborator on target project")
+        raise OpFailed("must be a collaborator on target project")
     if not _collaborator(ctx, body["src_project_id"]):
-        raise OpFailed("Error: must be a collaborator on source project")
+        raise OpFailed("must be a collaborator on source project")
     path = js_str(body["path"])
     target_path = body.get("target_path")
     target_path = path if target_path is None else js_str(target_path)
@@ -76,13 +79,8 @@ def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         names = ("overwrite_newer", "delete_missing", "backup")
         flags = {k: pg_bool(body.get(k), k) for k in names}
     except ValueError as err:
-        raise OpFailed(f"Error: {err}") from None
+        raise OpFailed(str(err)) from None
     timeout = js_number(body["timeout"]) if body.get("timeout") is not None else None
-    exclude = body.get("exclude")
-    if exclude is not None and not (
-        isinstance(exclude, list) and all(isinstance(p, str) for p in exclude)
-    ):
-        raise OpFailed("Error: exclude must be an array of strings")
     wait = True if body.get("wait_until_done") is None else js_loose_true(body["wait_until_done"])
     try:
         op = ctx.copies.submit(
@@ -91,17 +89,18 @@ def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
             target_project_id=body["target_project_id"],
             target_path=target_path,
             timeout=timeout,
-            exclude=exclude,
+            exclude=None,
             api="v2",
             **flags,
         )
     except (PathError, UnknownProject) as err:
-        raise OpFailed(f"Error: {err}") from None
+        raise OpFailed(str(err)) from None
     if wait:
         if not ctx.copies.wait(op, WAIT_LIMIT_S):
-            raise OpFailed(f"Error: timeout waiting for copy {op.copy_path_id} to finish")
+            raise OpFailed(f"timeout waiting for copy {op.copy_path_id} to finish")
         if op.error:
-            raise OpFailed(f"Error: {op.error}")
+            raise OpFailed(str(op.error))
+        return {"copy_id": ""}
     return {"copy_id": op.copy_path_id}
 
 
