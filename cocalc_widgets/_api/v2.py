@@ -84,7 +84,11 @@ class V2(Generation):
             **fields(request, "src_project_id", "target_project_id", "target_path"),
             **fields(request, *COPY_OPTIONS, "bwlimit", "wait_until_done"),
         }
-        read_timeout = 300.0 + (request.get("timeout") or 0) if wait else None
+        # A server outside KuCalc (single-user, a self-hosted docker) copies before it answers
+        # even when asked not to wait, so a copy's reply may take as long as the copy: the
+        # blocking-copy allowance (copy_wait), not the 30 s of a quick call. A copy that took
+        # longer than the read timeout used to end "unknown" though it ran.
+        read_timeout = max(self.settings.copy_wait, 300.0 + (request.get("timeout") or 0))
         try:
             reply = self._post(_COPY, body, read_timeout=read_timeout)
         except OutcomeUnknown as lost:
