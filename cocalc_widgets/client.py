@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from . import _validate as check
 from ._api import COPY_EXTRAS, OPERATIONS, ClientSettings, Generation, generations
 from ._http import RetrySettings, Transport
-from .copyjob import CopyJob, CopyStatus, _parse_time
+from .copyjob import CopyJob, CopyRequest, CopyStatus, _parse_time
 from .errors import AuthenticationError, BadInput, CoCalcError, NotADirectory
 from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
 
@@ -447,33 +447,34 @@ class CoCalcClient:
         exclude: str | Iterable[str] | None = None,
         scheduled: datetime | str | None = None,
         wait_until_done: bool = False,
-    ) -> dict[str, Any]:
+    ) -> CopyRequest:
         """A copy's checked request (raises :class:`BadInput`); nothing is sent."""
-        request = {
-            "src_project_id": check.project_id(src_project_id, "src_project_id"),
-            "src_path": check.path(src_path, "src_path"),
-            "target_project_id": check.project_id(target_project_id, "target_project_id"),
-            "target_path": None if target_path is None else check.path(target_path, "target_path"),
-            "overwrite_newer": check.flag(overwrite_newer, "overwrite_newer"),
-            "delete_missing": check.flag(delete_missing, "delete_missing"),
-            "backup": check.flag(backup, "backup"),
-            "timeout": check.seconds(timeout, "timeout"),
-            "bwlimit": _check_bwlimit(bwlimit),
-            "exclude": check.patterns(exclude),
-            "scheduled": check.timestamp(scheduled),
-            "wait_until_done": check.flag(wait_until_done, "wait_until_done"),
-        }
-        if request["scheduled"] and wait_until_done:
+        exclude = check.patterns(exclude)
+        request = CopyRequest(
+            src_project_id=check.project_id(src_project_id, "src_project_id"),
+            src_path=check.path(src_path, "src_path"),
+            target_project_id=check.project_id(target_project_id, "target_project_id"),
+            target_path=None if target_path is None else check.path(target_path, "target_path"),
+            overwrite_newer=bool(check.flag(overwrite_newer, "overwrite_newer")),
+            delete_missing=bool(check.flag(delete_missing, "delete_missing")),
+            backup=bool(check.flag(backup, "backup")),
+            timeout=check.seconds(timeout, "timeout"),
+            bwlimit=_check_bwlimit(bwlimit),
+            exclude=None if exclude is None else tuple(exclude),
+            scheduled=check.timestamp(scheduled),
+            wait_until_done=bool(check.flag(wait_until_done, "wait_until_done")),
+        )
+        if request.scheduled and request.wait_until_done:
             raise BadInput(
                 "scheduled copies run later: wait_until_done=True cannot be used with scheduled"
             )
         return request
 
-    def _start_copy(self, request: dict[str, Any], op: str = "copy") -> CopyJob:
+    def _start_copy(self, request: CopyRequest, op: str = "copy") -> CopyJob:
         """Send a checked copy request on the generation that has its options (``op``:
         ``"copy_many"`` for one of a fan-out's, which prefers API v1 where the server still
         has it: half the requests of v2, and a search that settles a lost send)."""
-        needs = [name for name in COPY_EXTRAS if request[name] is not None]
+        needs = [name for name in COPY_EXTRAS if getattr(request, name) is not None]
         method = "copy_path_between_projects"
         gen = self._generation(op, method, needs)
         try:
@@ -489,7 +490,7 @@ class CoCalcClient:
     def _watch(
         self,
         copy_path_id: str,
-        request: dict[str, Any],
+        request: CopyRequest,
         api: str | None,
         requested_at: float | None = None,
     ) -> CopyJob:

@@ -14,7 +14,7 @@ from typing import Any
 from ._http import copy_failure
 from .errors import CoCalcTimeout
 
-__all__ = ["CopyJob", "CopyStatus", "poll_delays"]
+__all__ = ["CopyJob", "CopyRequest", "CopyStatus", "poll_delays"]
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -77,14 +77,14 @@ class CopyStatus:
         )
 
     @classmethod
-    def from_v2(cls, copy_id: str, body: dict[str, Any], request: dict[str, Any]) -> CopyStatus:
+    def from_v2(cls, copy_id: str, body: dict[str, Any], request: CopyRequest) -> CopyStatus:
         """Build from a v2 ``copy-path-status`` reply plus what we asked for."""
         return cls(
             copy_path_id=copy_id,
-            source_project_id=request.get("src_project_id"),
-            source_path=request.get("src_path"),
-            target_project_id=request.get("target_project_id"),
-            target_path=request.get("target_path") or request.get("src_path"),
+            source_project_id=request.src_project_id,
+            source_path=request.src_path,
+            target_project_id=request.target_project_id,
+            target_path=request.target,
             started=_parse_time(body.get("started")),
             finished=_parse_time(body.get("finished")),
             error=body.get("copy_error") or None,
@@ -158,6 +158,46 @@ def poll_delays(
     return delay
 
 
+@dataclass(frozen=True)
+class CopyRequest:
+    """A checked copy request, in the client's names (``src_path``, ``target_path``, ...):
+    what a :class:`CopyJob` was asked to do. Each API generation maps it to its own wire
+    names; :meth:`CoCalcClient.copy_path_between_projects` checks it before anything is sent."""
+
+    src_project_id: str
+    src_path: str
+    target_project_id: str
+    target_path: str | None = None
+    overwrite_newer: bool = False
+    delete_missing: bool = False
+    backup: bool = False
+    #: rsync's inactivity limit in seconds.
+    timeout: float | None = None
+    bwlimit: str | int | None = None
+    #: rsync exclude patterns.
+    exclude: tuple[str, ...] | None = None
+    #: When to run it: a UTC ISO time (API v1).
+    scheduled: str | None = None
+    wait_until_done: bool = False
+
+    @property
+    def target(self) -> str:
+        """Where the copy goes in the target project (the source's path if none was given)."""
+        return self.target_path or self.src_path
+
+    def fields(self, *names: str) -> dict[str, Any]:
+        """The named fields (``None`` included) as JSON values, for a request body."""
+        out: dict[str, Any] = {}
+        for name in names:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def all_fields(self) -> dict[str, Any]:
+        """Every field, as :meth:`fields` gives them."""
+        return self.fields(*(f.name for f in fields(self)))
+
+
 class CopyJob:
     """A copy started with :meth:`CoCalcClient.copy_path_between_projects`.
 
@@ -172,7 +212,7 @@ class CopyJob:
     def __init__(
         self,
         copy_path_id: str | None,
-        request: dict[str, Any],
+        request: CopyRequest,
         *,
         poll: Callable[[], CopyStatus] | None = None,
         last: CopyStatus | None = None,
@@ -186,7 +226,7 @@ class CopyJob:
         #: or a copy through the conat bridge).
         self.copy_path_id = copy_path_id
         #: What was asked for (project ids, paths, options).
-        self.request = dict(request)
+        self.request = request
         #: The API generation that started the copy (``"v1"``, ``"v2"`` or ``"conat"``).
         self.api = api
         self.created = time.monotonic()
@@ -286,12 +326,11 @@ class CopyJob:
         return status
 
     def _name(self) -> str:
-        return self.copy_path_id or f"of {self.request.get('src_path')}"
+        return self.copy_path_id or f"of {self.request.src_path}"
 
     def _label(self) -> str:
         r = self.request
-        target = r.get("target_path") or r.get("src_path")
-        return f"{r.get('src_path')} -> {str(r.get('target_project_id'))[:8]}:{target}"
+        return f"{r.src_path} -> {r.target_project_id[:8]}:{r.target}"
 
     def __repr__(self) -> str:
         state = self._last.state if self._last else "started"

@@ -243,10 +243,10 @@ def copy_to_many(
     requests = [
         client._copy_request(src_project_id, src_path, pid, path, **options) for pid, path in items
     ]
-    keys = [(r["target_project_id"], r["target_path"] or r["src_path"]) for r in requests]
+    keys = [(r.target_project_id, r.target) for r in requests]
     _refuse_duplicates(keys)
     if requests:
-        src_project_id, src_path = requests[0]["src_project_id"], requests[0]["src_path"]
+        src_project_id, src_path = requests[0].src_project_id, requests[0].src_path
     results = CopyResults(
         CopyResult(pid, path, label=labels[i] if labels else f"{pid}:{path or src_path}", key=key)
         for i, ((pid, path), key) in enumerate(zip(items, keys, strict=True))
@@ -519,7 +519,7 @@ def _poll_round(client: CoCalcClient, todo: list[CopyResult], pool: ThreadPoolEx
     if searchable:
         by_src: dict[str, list[CopyResult]] = {}
         for r in searchable:
-            by_src.setdefault(r.job.request["src_project_id"], []).append(r)  # type: ignore[union-attr]
+            by_src.setdefault(r.job.request.src_project_id, []).append(r)  # type: ignore[union-attr]
         for src, group in by_src.items():
             singles.extend(_sweep(client, src, group))
 

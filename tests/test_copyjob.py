@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 import pytest
 
 from cocalc_widgets import CoCalcTimeout, CopyFailed, CopyJob, CopyStatus
-from cocalc_widgets.copyjob import poll_delays
+from cocalc_widgets.copyjob import CopyRequest, poll_delays
 
 SRC = "8e3c6a6e-1d4b-4a5a-9d0c-0f3a2b1c4d5e"
 DST = "0b9d8c7e-6f5a-4b3c-8d2e-1f0a9b8c7d6e"
 COPY = "65cd2079-098d-4147-bb54-12d44cebb8cb"
-REQUEST = {"src_project_id": SRC, "src_path": "a.txt", "target_project_id": DST, "target_path": None}
+REQUEST = CopyRequest(src_project_id=SRC, src_path="a.txt", target_project_id=DST)
 
 
 class FakeCopy:

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 from cocalc_widgets import CopyJob, CopyStatus
+from cocalc_widgets.copyjob import CopyRequest
 from cocalc_widgets.fanout import CopyResult, CopyResults, _poll_round
 
 SRC = "8e3c6a6e-1d4b-4a5a-9d0c-0f3a2b1c4d5e"
@@ -36,7 +37,8 @@ class FakeClient:
 
 def job_of(client, api):
     copy_id = str(uuid.uuid4())
-    return CopyJob(copy_id, {"src_project_id": SRC}, poll=lambda: client.status_of(copy_id), api=api)
+    request = CopyRequest(src_project_id=SRC, src_path="f", target_project_id=str(uuid.uuid4()))
+    return CopyJob(copy_id, request, poll=lambda: client.status_of(copy_id), api=api)
 
 
 def results_for(client, n=3):

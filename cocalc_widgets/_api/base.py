@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from .._http import Transport, copy_failure
-from ..copyjob import CopyJob, CopyStatus, poll_delays
+from ..copyjob import CopyJob, CopyRequest, CopyStatus, poll_delays
 from ..errors import (
     AuthenticationError,
     BadInput,
@@ -115,10 +115,10 @@ class Generation:
         return True
 
     # -- operations (a generation implements those in ``prefers``) ------------------------------
-    def copy(self, request: dict[str, Any]) -> CopyJob:
+    def copy(self, request: CopyRequest) -> CopyJob:
         raise NotImplementedError
 
-    def copy_status(self, copy_path_id: str, request: dict[str, Any]) -> CopyStatus:
+    def copy_status(self, copy_path_id: str, request: CopyRequest) -> CopyStatus:
         raise NotImplementedError
 
     def copy_search(self, filters: dict[str, Any]) -> list[CopyStatus]:
@@ -197,26 +197,19 @@ def exec_result(reply: Any) -> ExecResult:
     )
 
 
-def finished_now(
-    request: dict[str, Any], reply: Any = None, error: str | None = None
-) -> CopyStatus:
+def finished_now(request: CopyRequest, reply: Any = None, error: str | None = None) -> CopyStatus:
     """The status of a copy that the server carried out (or refused) before it answered."""
     now = datetime.now(timezone.utc)
     return CopyStatus(
-        source_project_id=request["src_project_id"],
-        source_path=request["src_path"],
-        target_project_id=request["target_project_id"],
-        target_path=request["target_path"] or request["src_path"],
+        source_project_id=request.src_project_id,
+        source_path=request.src_path,
+        target_project_id=request.target_project_id,
+        target_path=request.target,
         started=now,
         finished=now,
         error=error,
         raw=reply if isinstance(reply, dict) else {},
     )
-
-
-def fields(request: dict[str, Any], *names: str) -> dict[str, Any]:
-    """The named fields of a copy request (all of them, ``None`` included)."""
-    return {name: request[name] for name in names}
 
 
 def as_copy_failure(err: CoCalcError) -> CoCalcError:

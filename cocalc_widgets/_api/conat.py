@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._http import refusal
-from ..copyjob import CopyJob, CopyStatus
+from ..copyjob import CopyJob, CopyRequest, CopyStatus
 from ..errors import (
     AuthenticationError,
     BadInput,
@@ -42,7 +42,6 @@ from .base import (
     Generation,
     as_copy_failure,
     exec_result,
-    fields,
     finished_now,
     unexpected,
 )
@@ -165,7 +164,7 @@ class _Workers:
 class _BackgroundCopy:
     """A blocking conat copy seen from outside: pending, running, then done, failed or unknown."""
 
-    def __init__(self, request: dict[str, Any]) -> None:
+    def __init__(self, request: CopyRequest) -> None:
         self.request = request
         self.changed = threading.Event()
         self.started: datetime | None = None
@@ -198,10 +197,10 @@ class _BackgroundCopy:
         r = self.request
         done = self.changed.is_set()
         return CopyStatus(
-            source_project_id=r["src_project_id"],
-            source_path=r["src_path"],
-            target_project_id=r["target_project_id"],
-            target_path=r["target_path"] or r["src_path"],
+            source_project_id=r.src_project_id,
+            source_path=r.src_path,
+            target_project_id=r.target_project_id,
+            target_path=r.target,
             started=self.started,
             finished=self.finished if done else None,
             error=self.error if done else None,
@@ -303,10 +302,10 @@ class Conat(Generation):
         return self._speaks(ask)
 
     # -- copies ---------------------------------------------------------------------------------
-    def copy(self, request: dict[str, Any]) -> CopyJob:
+    def copy(self, request: CopyRequest) -> CopyJob:
         options = {
-            **fields(request, "src_project_id", "src_path", "target_project_id", "target_path"),
-            **fields(request, *COPY_OPTIONS, "bwlimit", "exclude"),
+            **request.fields("src_project_id", "src_path", "target_project_id", "target_path"),
+            **request.fields(*COPY_OPTIONS, "bwlimit", "exclude"),
         }
         args = [{k: v for k, v in options.items() if v is not None}]
         budget = float(self.settings.copy_wait)
@@ -316,7 +315,7 @@ class Conat(Generation):
             if result is not None:
                 raise unexpected("null once the copy has finished", result, _COPY)
 
-        if request.get("wait_until_done"):
+        if request.wait_until_done:
             try:
                 send()
             except CoCalcError as err:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._http import refusal
-from ..copyjob import CopyJob, CopyStatus, _parse_time
+from ..copyjob import CopyJob, CopyRequest, CopyStatus, _parse_time
 from ..errors import (
     CoCalcError,
     NotFound,
@@ -78,11 +78,11 @@ class V1(Generation):
         return self._speaks(lambda: self._post("ping", {}))
 
     # -- copies ---------------------------------------------------------------------------------
-    def copy(self, request: dict[str, Any]) -> CopyJob:
+    def copy(self, request: CopyRequest) -> CopyJob:
         sent_at = time.time()
-        wait = bool(request.get("wait_until_done"))
-        read_timeout = 300.0 + (request.get("timeout") or 0) if wait else None
-        body = {k: v for k, v in request.items() if k != "bwlimit"}
+        wait = request.wait_until_done
+        read_timeout = 300.0 + (request.timeout or 0) if wait else None
+        body = {k: v for k, v in request.all_fields().items() if k != "bwlimit"}
         try:
             reply = self._post("copy_path_between_projects", body, read_timeout=read_timeout)
         except OutcomeUnknown as lost:
@@ -95,21 +95,21 @@ class V1(Generation):
         if copy_id:
             self._claimed.add(copy_id)
             pending = None
-            if request.get("scheduled"):
+            if request.scheduled:
                 pending = CopyStatus(
                     copy_path_id=copy_id,
-                    source_project_id=request["src_project_id"],
-                    source_path=request["src_path"],
-                    target_project_id=request["target_project_id"],
-                    target_path=request["target_path"] or request["src_path"],
-                    scheduled=_parse_time(request["scheduled"]),
+                    source_project_id=request.src_project_id,
+                    source_path=request.src_path,
+                    target_project_id=request.target_project_id,
+                    target_path=request.target,
+                    scheduled=_parse_time(request.scheduled),
                 )
             return self._job(copy_id, request, pending)
         if reply.get("event") != "success":
             raise unexpected("a copy_path_id or success", reply, "copy_path_between_projects")
         return CopyJob(None, request, last=finished_now(request, reply), api=self.name)
 
-    def _job(self, copy_id: str, request: dict[str, Any], last: CopyStatus | None) -> CopyJob:
+    def _job(self, copy_id: str, request: CopyRequest, last: CopyStatus | None) -> CopyJob:
         return CopyJob(
             copy_id,
             request,
@@ -119,7 +119,7 @@ class V1(Generation):
             api=self.name,
         )
 
-    def _reconcile(self, request: dict[str, Any], sent_at: float, lost: OutcomeUnknown) -> CopyJob:
+    def _reconcile(self, request: CopyRequest, sent_at: float, lost: OutcomeUnknown) -> CopyJob:
         """After a lost reply, find the copy CoCalc started for this request."""
         # CoCalc's search returns unfinished copies (pending=True) or finished ones
         # (pending=False), never both: ask for both, unfinished first, so that a copy finishing
@@ -129,9 +129,9 @@ class V1(Generation):
             for pending in (True, False):
                 found += self.copy_search(
                     {
-                        "src_project_id": request["src_project_id"],
-                        "target_project_id": request["target_project_id"],
-                        "src_path": request["src_path"],
+                        "src_project_id": request.src_project_id,
+                        "target_project_id": request.target_project_id,
+                        "src_path": request.src_path,
                         "pending": pending,
                         "limit": 100,
                     }
@@ -141,7 +141,7 @@ class V1(Generation):
             raise lost from None
         skew = self.transport.clock_skew
         since = datetime.fromtimestamp(sent_at + skew - 2.0, tz=timezone.utc)
-        target = request["target_path"] or request["src_path"]
+        target = request.target
         unique = {s.copy_path_id: s for s in reversed(found)}  # the finished record wins
         matches = [
             s
@@ -162,7 +162,7 @@ class V1(Generation):
             lost.message += f"; {len(matches)} matching copies were found, so it is ambiguous"
         raise lost
 
-    def copy_status(self, copy_path_id: str, request: dict[str, Any]) -> CopyStatus:
+    def copy_status(self, copy_path_id: str, request: CopyRequest) -> CopyStatus:
         reply = self._post("copy_path_status", {"copy_path_id": copy_path_id})
         data = reply.get("data")
         if isinstance(data, list):

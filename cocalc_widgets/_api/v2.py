@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._http import refusal
-from ..copyjob import CopyJob, CopyStatus
+from ..copyjob import CopyJob, CopyRequest, CopyStatus
 from ..errors import (
     CoCalcError,
     OutcomeUnknown,
@@ -19,7 +19,6 @@ from .base import (
     Generation,
     as_copy_failure,
     exec_result,
-    fields,
     finished_now,
     unexpected,
 )
@@ -77,18 +76,18 @@ class V2(Generation):
         return self._speaks(lambda: self._post(_PROBE, {"fields": ["site_name"]}, safe=True))
 
     # -- copies ---------------------------------------------------------------------------------
-    def copy(self, request: dict[str, Any]) -> CopyJob:
-        wait = bool(request.get("wait_until_done"))
+    def copy(self, request: CopyRequest) -> CopyJob:
+        wait = request.wait_until_done
         body = {
-            "path": request["src_path"],
-            **fields(request, "src_project_id", "target_project_id", "target_path"),
-            **fields(request, *COPY_OPTIONS, "bwlimit", "wait_until_done"),
+            "path": request.src_path,
+            **request.fields("src_project_id", "target_project_id", "target_path"),
+            **request.fields(*COPY_OPTIONS, "bwlimit", "wait_until_done"),
         }
         # A server outside KuCalc (single-user, a self-hosted docker) copies before it answers
         # even when asked not to wait, so a copy's reply may take as long as the copy: the
         # blocking-copy allowance (copy_wait), not the 30 s of a quick call. A copy that took
         # longer than the read timeout used to end "unknown" though it ran.
-        read_timeout = max(self.settings.copy_wait, 300.0 + (request.get("timeout") or 0))
+        read_timeout = max(self.settings.copy_wait, 300.0 + (request.timeout or 0))
         try:
             reply = self._post(_COPY, body, read_timeout=read_timeout)
         except OutcomeUnknown as lost:
@@ -114,7 +113,7 @@ class V2(Generation):
         # No id: the server copied before it answered (outside KuCalc).
         return CopyJob(None, request, last=finished_now(request, reply), api=self.name)
 
-    def copy_status(self, copy_path_id: str, request: dict[str, Any]) -> CopyStatus:
+    def copy_status(self, copy_path_id: str, request: CopyRequest) -> CopyStatus:
         reply = self._post(_STATUS, {"copy_id": copy_path_id}, safe=True)
         return CopyStatus.from_v2(copy_path_id, reply, request)
 
