@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from . import _validate as check
 from ._api import COPY_EXTRAS, OPERATIONS, ClientSettings, Generation, generations
 from ._http import RetrySettings, Transport
+from ._pacing import Pacer
 from .copyjob import CopyJob, CopyRequest, CopyStatus, _parse_time
 from .errors import AuthenticationError, BadInput, CoCalcError, NotADirectory
 from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
@@ -171,6 +172,8 @@ class CoCalcClient:
         }
         # What the server speaks, per generation, once asked (api="auto").
         self._spoken: dict[str, bool] = {}
+        #: What a hand-out uses: checked requests, starting and watching copies, the pacer.
+        self.copies = Copies(self)
 
     # -- plumbing -------------------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -482,9 +485,9 @@ class CoCalcClient:
         except CoCalcError as err:
             _relabel(err, method, gen.name)
             raise
-        if job._poll is not None:  # a background copy's own errors, or a status request's
-            label = method if job._changed is not None else "copy_path_status"
-            job._poll = _labelled(job._poll, label, gen.name)
+        # A background copy's own errors, or a status request's.
+        label = method if job.background else "copy_path_status"
+        job.wrap_poll(lambda poll: _labelled(poll, label, gen.name))
         return job
 
     def _watch(
@@ -509,7 +512,7 @@ class CoCalcClient:
             schedule=self.poll_schedule,
             api=name,
         )
-        # When it was sent, not now: a status search pages back to there (fanout._sweep).
+        # When it was sent, not now: a status search pages back to there (the fan-out's sweep).
         job.requested_at = requested_at if requested_at is not None else 0.0
         return job
 
@@ -700,6 +703,53 @@ class CoCalcClient:
         )
         rows = result.get("projects") if isinstance(result, dict) else None
         return [r for r in rows or [] if isinstance(r, dict)]
+
+
+class Copies:
+    """What a hand-out needs of a client (``client.copies``): checked copy requests, starting
+    a copy on the generation that suits one copy or a fan-out, watching copies started
+    earlier (by id, on the generation that started them), and the pacer of its requests."""
+
+    def __init__(self, client: CoCalcClient) -> None:
+        self._client = client
+
+    def request(
+        self,
+        src_project_id: str,
+        src_path: str,
+        target_project_id: str,
+        target_path: str | None = None,
+        **options: Any,
+    ) -> CopyRequest:
+        """A checked :class:`CopyRequest` (raises :class:`BadInput`); nothing is sent."""
+        return self._client._copy_request(
+            src_project_id, src_path, target_project_id, target_path, **options
+        )
+
+    def check_many(self) -> None:
+        """Raise unless the server can take a fan-out's copies (asks it at most once)."""
+        self._client._generation("copy_many", "copy_to_many")
+
+    def start(self, request: CopyRequest, *, many: bool = False) -> CopyJob:
+        """Send the copy: on the best generation for one copy, or for one of many (``many``:
+        API v1 where the server still has it, whose search watches them all)."""
+        return self._client._start_copy(request, "copy_many" if many else "copy")
+
+    def watch(
+        self,
+        copy_path_id: str,
+        request: CopyRequest,
+        api: str | None,
+        requested_at: float | None = None,
+    ) -> CopyJob:
+        """A job for a copy started earlier (by id, on the generation ``api`` that started it)
+        at ``requested_at`` (seconds since the epoch; ``None``: unknown, long ago)."""
+        return self._client._watch(copy_path_id, request, api, requested_at)
+
+    @property
+    def pacer(self) -> Pacer:
+        """The pace the client holds its requests to (what the server accepts)."""
+        return self._client._transport.pacer
 
 
 def _check_verify(verify: object, hostname: str) -> bool | str | None:

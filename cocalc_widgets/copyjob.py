@@ -245,6 +245,24 @@ class CopyJob:
         """The latest status seen, without asking CoCalc."""
         return self._last
 
+    @property
+    def background(self) -> bool:
+        """Whether the copy runs in a background request of this client (the conat bridge's
+        blocking copy), whose end is seen at no cost, rather than on the server by an id."""
+        return self._changed is not None
+
+    def seen(self, status: CopyStatus) -> None:
+        """Take a status found elsewhere (a search that covered this copy) as the latest."""
+        self._last = status
+
+    def wrap_poll(
+        self, wrap: Callable[[Callable[[], CopyStatus]], Callable[[], CopyStatus]]
+    ) -> None:
+        """Put ``wrap`` around the function that asks for the status (the client names its
+        errors after the method the user called)."""
+        if self._poll is not None:
+            self._poll = wrap(self._poll)
+
     def status(self) -> CopyStatus:
         """Ask CoCalc for the current status of this copy."""
         if self._poll is None:

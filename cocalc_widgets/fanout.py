@@ -112,6 +112,12 @@ class CopyResults(list):
         #: hand-out after a finished one, or a resumed unfinished one), or ``None``.
         self.notice: str | None = None
 
+    def end_progress(self) -> None:
+        """End the hand-out's progress bar with the counts: for a hand-out sent and not waited
+        for (the bar turns amber); :func:`wait_all` ends it by itself."""
+        if self._bar is not None:
+            self._bar.close(None, self.summary())
+
     @property
     def jobs(self) -> list[CopyJob]:
         """The jobs that started."""
@@ -241,7 +247,7 @@ def copy_to_many(
     if labels is not None and len(labels) != len(items):
         raise BadInput(f"labels has {len(labels)} entries for {len(items)} targets")
     requests = [
-        client._copy_request(src_project_id, src_path, pid, path, **options) for pid, path in items
+        client.copies.request(src_project_id, src_path, pid, path, **options) for pid, path in items
     ]
     keys = [(r.target_project_id, r.target) for r in requests]
     _refuse_duplicates(keys)
@@ -254,7 +260,7 @@ def copy_to_many(
     request_of = {id(r): req for r, req in zip(results, requests, strict=True)}
     # Once, before the threads start: the generation a fan-out's copies go to (copies with
     # options it lacks may go elsewhere).
-    client._generation("copy_many", "copy_to_many")
+    client.copies.check_many()
     handout = _resume.open_handout(
         client, journal, src_project_id, src_path, keys, _journal_options(options), fresh
     )
@@ -285,7 +291,7 @@ def copy_to_many(
         claimed = {row.copy_id for _, row in todo.watch if row.copy_id}
         for result, row in todo.watch:
             assert row.copy_id is not None
-            result.job = client._watch(
+            result.job = client.copies.watch(
                 row.copy_id, request_of[id(result)], row.api, requested_at=row.sent_at
             )
         send = list(todo.send)
@@ -294,10 +300,10 @@ def copy_to_many(
             for result, row in todo.lost:
                 status = None if found is None else found.get(result.key)
                 if status is not None and status.copy_path_id:
-                    result.job = client._watch(
+                    result.job = client.copies.watch(
                         status.copy_path_id, request_of[id(result)], "v1", requested_at=row.sent_at
                     )
-                    result.job._last = status
+                    result.job.seen(status)
                     handout.record(  # type: ignore[union-attr]
                         result.key, "sent", copy_id=status.copy_path_id, api="v1"
                     )
@@ -326,7 +332,7 @@ def copy_to_many(
             if handout is not None:
                 handout.record(result.key, "sending", sent_at=time.time())
             try:
-                result.job = client._start_copy(request_of[id(result)], "copy_many")
+                result.job = client.copies.start(request_of[id(result)], many=True)
             except CoCalcError as err:
                 result.error = err
             if handout is not None:
@@ -346,8 +352,8 @@ def copy_to_many(
 
 def _rate_info(client: CoCalcClient) -> Callable[[], str] | None:
     """For the progress bar: the rate the client holds itself to (see ``_pacing``)."""
-    pacer = getattr(getattr(client, "_transport", None), "pacer", None)
-    return pacer.describe if pacer is not None else None
+    copies = getattr(client, "copies", None)  # a stand-in client in tests may have none
+    return copies.pacer.describe if copies is not None else None
 
 
 def _journal_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -498,7 +504,7 @@ def _sweep(client: CoCalcClient, src: str, group: list[CopyResult]) -> list[Copy
         for status in found:
             result = wanted.pop(status.copy_path_id, None)
             if result is not None:
-                result.job._last = status  # type: ignore[union-attr]
+                result.job.seen(status)  # type: ignore[union-attr]
         times = [s.time.timestamp() for s in found if s.time is not None]
         # A short page is the end; a page that reaches back before our copies means that the
         # ones not seen yet have not finished.

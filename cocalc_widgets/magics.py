@@ -375,8 +375,8 @@ class CoCalcMagics(Magics):
                 max_in_flight=self.max_in_flight,
                 label=f"copying {src_path} to {_projects(len(results))}",
             )
-        elif results._bar is not None:
-            results._bar.close(None, results.summary())  # sent; not waited for (amber)
+        else:
+            results.end_progress()  # sent; not waited for (amber)
         if len(refs) > 1:
             self._show(results)
             return results
