@@ -215,6 +215,7 @@ class Emulator:
             self._server.stop()
             self._server = None
         self.copies.shutdown()
+        self.ctx.jupyter.shutdown()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -398,6 +399,31 @@ class Emulator:
             missing = [title for title in wanted if title not in by_title]
             by_title.update(zip(missing, self.state.create_projects(missing), strict=True))
         return {title: by_title[title] for title in wanted}
+
+    def create_api_key(self, account_id: str) -> str:
+        """A new API key of another account (``create_account``'s id), to call the API as that
+        account: a collaborator, an organisation's admin, a stranger. Raises ``ValueError`` for
+        an unknown account."""
+        return self.state.create_account_key(account_id)
+
+    def create_project_key(self, project: str) -> str:
+        """A new API key for one project (its id or title), as CoCalc's project-scoped keys:
+        it works on ``/api/conat/project`` for that project only (``project_id`` may be left
+        out there); the hub bridge, API v1 and v2 refuse it. Raises ``ValueError`` for an
+        unknown project."""
+        with self.state.lock:
+            if project in self.state.projects:
+                project_id = project
+            else:
+                found = [p.project_id for p in self.state.projects.values() if p.title == project]
+                if len(found) != 1:
+                    raise ValueError(
+                        f"no project with id or title {project!r}"
+                        if not found
+                        else f"{len(found)} projects have the title {project!r}: give its id"
+                    )
+                project_id = found[0]
+        return self.state.create_project_key(project_id)
 
     def project_path(self, project_id: str) -> Path:
         """The folder of a project."""

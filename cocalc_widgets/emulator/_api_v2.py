@@ -40,9 +40,12 @@ def handle(ctx: ApiContext, endpoint: str, request: Request) -> Response:
     if not isinstance(body, dict):
         body = {}
     try:
-        signed_in = ctx.state.check_api_key(get_api_key(request))
+        scope = ctx.state.key_scope(get_api_key(request))
     except HttpError:
-        signed_in = False
+        scope = None
+    signed_in = scope is not None and scope.account_id is not None
+    if scope is not None and scope.account_id is not None:
+        ctx = ctx.for_caller(scope.account_id)
     try:
         return json_response(handler(ctx, body, signed_in))
     except OpFailed as err:
@@ -53,7 +56,7 @@ def handle(ctx: ApiContext, endpoint: str, request: Request) -> Response:
 
 
 def _collaborator(ctx: ApiContext, project_id: object) -> bool:
-    return ctx.state.is_collaborator(ctx.state.account_id, project_id)
+    return ctx.state.is_collaborator(ctx.account_id, project_id)
 
 
 def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
@@ -124,13 +127,13 @@ def create(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed("user must be signed in")
     title = "" if body.get("title") is None else js_str(body["title"])
     description = "" if body.get("description") is None else js_str(body["description"])
-    return {"project_id": create_project(ctx.state, ctx.state.account_id, title, description)}
+    return {"project_id": create_project(ctx.state, ctx.account_id, title, description)}
 
 
 def user_query(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
     if not signed_in:
         raise OpFailed("user must be signed in")
-    return {"query": run_query(ctx.state, ctx.state.account_id, body.get("query"))}
+    return {"query": run_query(ctx.state, ctx.account_id, body.get("query"))}
 
 
 def write_text_file(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
@@ -142,7 +145,7 @@ def write_text_file(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed("must specify a 'path'")
     if body.get("content") is None:
         raise OpFailed("must include content of file")
-    account_id = ctx.state.account_id
+    account_id = ctx.account_id
     write_text(ctx.state, account_id, body["project_id"], body["path"], body["content"])
     return {"status": "ok"}
 
@@ -156,7 +159,7 @@ def exec_(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed("command must be specified")
     return run_exec(
         ctx.state,
-        ctx.state.account_id,
+        ctx.account_id,
         body["project_id"],
         {"timeout": 10, "err_on_exit": True, "path": "", **body},
         allow_exec=ctx.allow_exec,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ._ops import OpFailed, require_collaborator
 from ._state import EmulatorState, PathError
+from ._sync import record_write
 from ._values import js_str
 
 _NODE_TEXTS = {
@@ -51,7 +52,12 @@ def write_text(
     with _node_errors(path, "open"):
         target = state.resolve(project_id, path)  # type: ignore[arg-type]
         target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            old = target.read_bytes().decode("utf-8", "replace") if target.is_file() else ""
+        except OSError:
+            old = ""
         target.write_text(content, encoding="utf-8")
+    record_write(state, account_id, project_id, path, old, content)  # type: ignore[arg-type]
 
 
 def read_text(state: EmulatorState, account_id: str, project_id: object, path: object) -> str:

@@ -69,11 +69,16 @@ def require_collaborator(
     return project_id  # type: ignore[return-value]
 
 
-def create_project(state: EmulatorState, account_id: str, title: str, description: str) -> str:
-    """A new project owned by the key's owner (and ``account_id`` as collaborator)."""
+def create_project(
+    state: EmulatorState, account_id: str, title: str, description: str, start: bool = False
+) -> str:
+    """A new project owned by the key's owner (and ``account_id`` as collaborator), stopped
+    (``opened``) unless ``start``."""
     try:
         project_id = state.create_project(title=title, description=description)
         state.add_collaborator(project_id, account_id)
+        if not start:
+            state.set_project_state(project_id, "opened")
     except (OSError, ValueError) as err:
         raise OpFailed(
             f"Failed to create new project '{title}' -- {json.dumps(str(err))}"
