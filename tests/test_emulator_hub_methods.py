@@ -314,3 +314,38 @@ def _alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+NEW_HUB_METHODS = [
+    "projects.start", "projects.stop", "projects.touch", "projects.state", "projects.status",
+    "projects.deleteProject", "projects.addCollaborator", "projects.removeCollaborator",
+    "org.getAll", "org.create", "org.get", "org.set", "org.addAdmin", "org.addUser",
+    "org.createUser", "org.getUsers", "org.removeUser", "org.removeAdmin", "org.message",
+    "system.getNames", "system.userSearch", "messages.send", "messages.get", "sync.history",
+    "jupyter.kernels", "jupyter.execute",
+]
+ODD = [None, 7, "", "x", [], ["x"], {}, {"a": 1}, True]
+FIELDS = ["project_id", "account_id", "name", "user", "query", "to_ids", "subject", "body",
+          "limit", "type", "path", "input", "kernel", "history", "email", "pid"]
+
+
+def test_odd_arguments_are_refused_without_a_crash_and_change_nothing(api, emulator):
+    """A stranger's calls with odd arguments: CoCalc-like refusals, never an internal error,
+    and no project, account, organisation or message appears or changes."""
+    stranger = Stranger(emulator)
+    before = (len(emulator.state.projects), len(emulator.state.accounts),
+              dict(emulator.state.orgs), list(emulator.state.messages))
+    for name in NEW_HUB_METHODS:
+        for value in ODD:
+            fields = dict.fromkeys(FIELDS, value)
+            for args in ([value], [fields], [{"opts": fields}]):
+                reply = stranger.hub(name, *args)
+                assert "internal error" not in str(reply), (name, args, reply)
+    for name in ("system.jupyterExecute", "system.stopJupyterKernel"):
+        for value in ODD:
+            reply = api.project(emulator.pa, name, dict.fromkeys(FIELDS, value))
+            assert "internal error" not in str(reply), (name, value, reply)
+    after = (len(emulator.state.projects), len(emulator.state.accounts),
+             dict(emulator.state.orgs), list(emulator.state.messages))
+    assert after == before
+    assert all(not p.deleted and p.state == "running" for p in emulator.state.projects.values())

@@ -11,7 +11,7 @@ import time
 
 from ._copy import iso
 from ._ops import OpFailed
-from ._state import EmulatorState
+from ._state import Account, EmulatorState
 from ._tokens import CONAT_TOKEN_TTL, org_token
 from ._values import is_uuid, js_number, js_str
 
@@ -256,19 +256,19 @@ def user_search(state: EmulatorState, account_id: str, opts: dict) -> list[dict]
     return [_found(a, False) for a in hits[:cap]]
 
 
-def _found(account: object, with_email: bool) -> dict:
-    a = account
+def _found(account: Account, with_email: bool) -> dict:
+    """A search result; the email address only for a search by it, as CoCalc's."""
     row = {
-        "account_id": a.account_id,  # type: ignore[attr-defined]
-        "first_name": a.first_name,  # type: ignore[attr-defined]
-        "last_name": a.last_name,  # type: ignore[attr-defined]
+        "account_id": account.account_id,
+        "first_name": account.first_name,
+        "last_name": account.last_name,
         "name": None,
         "last_active": None,
-        "created": int(a.created * 1000),  # type: ignore[attr-defined]
+        "created": int(account.created * 1000),
         "email_address_verified": None,
     }
     if with_email:
-        row["email_address"] = a.email_address  # type: ignore[attr-defined]
+        row["email_address"] = account.email_address
     return row
 
 

@@ -58,6 +58,7 @@ class Kernels:
     def __init__(self, state: EmulatorState) -> None:
         self.state = state
         self._kernels: dict[tuple[str, str], _Kernel] = {}
+        self._starting: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -115,6 +116,8 @@ class Kernels:
             return outputs
 
     def _get(self, project_id: str, name: str) -> _Kernel:
+        """The project's kernel of that name, started if need be (one start at a time per
+        kernel; other projects' kernels are not held up)."""
         key = (project_id, name)
         with self._lock:
             if self._closed:
@@ -122,9 +125,19 @@ class Kernels:
             found = self._kernels.get(key)
             if found is not None:
                 return found
+            starting = self._starting.setdefault(key, threading.Lock())
+        with starting:
+            with self._lock:
+                found = self._kernels.get(key)
+            if found is not None:
+                return found
             kernel = self._start(project_id, name)
-            self._kernels[key] = kernel
-            return kernel
+            with self._lock:
+                if not self._closed:
+                    self._kernels[key] = kernel
+                    return kernel
+            kernel.close()
+            raise OpFailed("the emulator is stopping")
 
     def _start(self, project_id: str, name: str) -> _Kernel:
         try:
@@ -280,7 +293,6 @@ def hub_kernels(
         raise OpFailed("Jupyter API is not enabled on this server.")
     if not state.is_collaborator(account_id, project_id):
         raise OpFailed("permission denied -- user must be collaborator on project")
-    _check_exec(allow_exec, "jupyter.kernels")
     return kernels.specs()
 
 

@@ -9,6 +9,7 @@ its Jupyter kernels. A deleted project keeps its files and its ``deleted`` flag 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +20,6 @@ from ._state import EmulatorState
 from ._values import is_uuid, js_str
 
 COLLAB_IDS = "invalid account_id or project_id -- all must be valid uuid's"
-_SESSION_IDS: dict[str, str] = {}
 
 
 def _check_collaborator(
@@ -48,7 +48,6 @@ def ensure_running(state: EmulatorState, project_id: str) -> None:
     if project is None or project.state == "running":
         return
     state.set_project_state(project_id, "starting")
-    _SESSION_IDS[project_id] = os.urandom(8).hex()
     state.set_project_state(project_id, "running")
 
 
@@ -107,7 +106,7 @@ def project_status(state: EmulatorState, account_id: str, project_id: object) ->
     return {
         "project.pid": os.getpid(),
         "start_ts": int(project.state_time * 1000),
-        "session_id": _SESSION_IDS.setdefault(pid, os.urandom(8).hex()),
+        "session_id": hashlib.sha1(f"{pid}{project.state_time}".encode()).hexdigest()[:16],
         "disk_MB": round(_disk_bytes(state, pid) / 1e6, 3),
     }
 
@@ -159,7 +158,7 @@ def add_collaborator(state: EmulatorState, account_id: str, opts: object) -> dic
         if not pid:
             continue
         _check_manage(state, account_id, pid)
-    for pid in dict.fromkeys(project_list):
+    for pid in project_list:
         if not state.is_collaborator(account_id, pid):
             raise OpFailed(f"user {account_id} does not have write access to project {js_str(pid)}")
     if len(account_list) != len(project_list):
