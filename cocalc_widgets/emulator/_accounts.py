@@ -50,7 +50,11 @@ def get_all(state: EmulatorState, account_id: str) -> list[dict]:
         raise OpFailed("must be a site admin")
     with state.lock:
         return [
-            {"name": o.name, "title": o.title, "admin_account_ids": list(o.admin_account_ids)}
+            {
+                "name": o.name,
+                "title": o.title,
+                "admin_account_ids": list(o.admin_account_ids) or None,
+            }
             for o in state.orgs.values()
         ]
 

@@ -9,8 +9,9 @@ way upstream's conftest does, but against ``cocalc-widgets emulator --allow-exec
 --api-versions v2,conat`` (a subprocess, like cocalc.com) instead of a live CoCalc with a
 database. Upstream's hard deletes through PostgreSQL become the API's stop and delete.
 
-Here in this repository the file is only collected as a conftest of a folder without tests:
-it defines fixtures and starts nothing.
+Here in this repository pytest loads this file as the conftest of a folder without tests: it
+defines fixtures, starts nothing, and imports cocalc-api only inside them (so a run without the
+test extra still collects).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
-from cocalc_api import Hub, Project
+
+if TYPE_CHECKING:
+    from cocalc_api import Hub, Project
 
 T = TypeVar("T")
 
@@ -161,6 +164,8 @@ def cocalc_host(emulator: tuple[str, str]) -> str:
 @pytest.fixture(scope="session")
 def hub(api_key: str, cocalc_host: str) -> Hub:
     """A ``Hub`` client of the emulator."""
+    from cocalc_api import Hub
+
     return Hub(api_key=api_key, host=cocalc_host)
 
 
@@ -177,6 +182,8 @@ def temporary_project(hub: Hub, resource_tracker: dict) -> dict[str, str]:
     description = "Temporary project created by cocalc-api tests"
     project_id = create_tracked_project(hub, resource_tracker, title=title, description=description)
     hub.projects.start(project_id)
+    from cocalc_api import Project
+
     project = Project(project_id=project_id, api_key=hub.api_key, host=hub.host)
     deadline = time.monotonic() + 60
     while True:
@@ -193,6 +200,8 @@ def temporary_project(hub: Hub, resource_tracker: dict) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def project_client(temporary_project: dict, api_key: str, cocalc_host: str) -> Project:
     """A ``Project`` client of the temporary project."""
+    from cocalc_api import Project
+
     return Project(project_id=temporary_project["project_id"], api_key=api_key, host=cocalc_host)
 
 

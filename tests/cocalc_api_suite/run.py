@@ -46,7 +46,13 @@ def download(version: str, into: Path) -> Path:
     )
     (archive,) = into.glob("cocalc_api-*.tar.gz")
     with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python 3.10.12+: refuse links and paths out
+            tar.extractall(into, filter="data")
+        else:  # pragma: no cover - older Pythons
+            for member in tar.getmembers():
+                if member.issym() or member.islnk() or ".." in Path(member.name).parts:
+                    raise RuntimeError(f"unexpected member in {archive.name}: {member.name}")
+            tar.extractall(into)
     return into / archive.name.removesuffix(".tar.gz")
 
 
