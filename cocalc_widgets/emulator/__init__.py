@@ -116,6 +116,10 @@ class Emulator:
     ``rate_limit``: at most that many API requests (``/api/v1``, ``/api/v2``, the conat bridges)
     in any one-second window, a sliding window over the whole server; a request above it gets
     HTTP 429 with ``Retry-After`` and does nothing (:attr:`rate_limit`, :attr:`rate_limited`).
+    What CoCalc's own ``cocalc-api`` calls is served with CoCalc's texts: projects' life cycle
+    and collaborators, organisations, messages, sync history and (with ``allow_exec``) real
+    Jupyter kernels, one per project, ended by :meth:`stop`. :meth:`create_api_key` makes a key
+    of another account, :meth:`create_project_key` a project-scoped one.
     """
 
     def __init__(

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 
 from ._copy import iso
 from ._ops import OpFailed
 from ._state import Account, EmulatorState
-from ._tokens import CONAT_TOKEN_TTL, org_token
 from ._values import is_uuid, js_number, js_str
 
 MESSAGES_MAX_LIMIT = 500
@@ -150,13 +148,6 @@ def create_user(state: EmulatorState, account_id: str, opts: dict) -> str:
         raise OpFailed(
             'duplicate key value violates unique constraint "accounts_email_address_key"'
         ) from None
-
-
-def create_token(state: EmulatorState, account_id: str, opts: dict, base_url: str) -> dict:
-    expire = js_number(opts.get("expire")) if opts.get("expire") is not None else None
-    ttl = CONAT_TOKEN_TTL if expire is None else expire / 1000.0 - time.time()
-    token = org_token(state, account_id, js_str(opts.get("user")), ttl)
-    return {"token": token, "url": f"{base_url}/auth/impersonate?auth_token={token}"}
 
 
 def get_users(state: EmulatorState, account_id: str, opts: dict) -> list[dict]:

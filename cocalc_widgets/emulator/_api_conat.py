@@ -351,10 +351,6 @@ def _org_get_all(call: _Call) -> list[dict]:
     return accounts.get_all(call.ctx.state, call.opts["account_id"])
 
 
-def _org_create_token(call: _Call) -> dict:
-    return accounts.create_token(call.ctx.state, call.opts["account_id"], call.opts, call.base_url)
-
-
 def _get_names(call: _Call) -> dict:
     return accounts.get_names(call.ctx.state, call.args[0] if call.args else None)
 
@@ -387,7 +383,7 @@ HUB_METHODS: dict[str, Method] = {
     "org.addAdmin": _with_options(accounts.add_admin),
     "org.addUser": _with_options(accounts.add_user),
     "org.createUser": _with_options(accounts.create_user),
-    "org.createToken": _org_create_token,
+    "org.createToken": _create_org_token,
     "org.expireToken": _expire_org_token,
     "org.getUsers": _with_options(accounts.get_users),
     "org.removeUser": _with_options(accounts.remove_user),
