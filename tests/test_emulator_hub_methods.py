@@ -349,3 +349,20 @@ def test_odd_arguments_are_refused_without_a_crash_and_change_nothing(api, emula
              dict(emulator.state.orgs), list(emulator.state.messages))
     assert after == before
     assert all(not p.deleted and p.state == "running" for p in emulator.state.projects.values())
+
+
+def test_kernels_end_when_the_emulator_stops(tmp_path):
+    pytest.importorskip("jupyter_client")
+    pytest.importorskip("ipykernel")
+    emu = Emulator(data_dir=tmp_path / "data", allow_exec=True).start()
+    try:
+        pid = emu.create_project("K")
+        reply = requests.post(f"{emu.url}/api/conat/project", auth=(emu.api_key, ""), timeout=90,
+                              json={"project_id": pid, "name": "system.jupyterExecute",
+                                    "args": [{"input": "1+1", "kernel": "python3"}],
+                                    "timeout": 60000}).json()
+        assert reply == [{"data": {"text/plain": "2"}}]
+        (kernel,) = emu.ctx.jupyter.running(pid)
+    finally:
+        emu.stop()
+    assert not _alive(kernel["pid"])
