@@ -366,3 +366,10 @@ def test_kernels_end_when_the_emulator_stops(tmp_path):
     finally:
         emu.stop()
     assert not _alive(kernel["pid"])
+
+
+def test_history_keeps_no_large_texts(api, emulator):
+    big = "x" * (300 * 1024)
+    api.project(emulator.pa, "system.writeTextFileToProject", {"path": "big.txt", "content": big})
+    (patch,) = api.hub("sync.history", {"project_id": emulator.pa, "path": "big.txt"})["patches"]
+    assert len(patch["mesg"]["patch"]) < 100 and str(len(big)) in patch["mesg"]["patch"]

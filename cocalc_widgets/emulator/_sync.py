@@ -19,11 +19,25 @@ from ._ops import OpFailed
 from ._state import EmulatorState
 from ._values import is_uuid, js_str
 
+HISTORY_MAX_BYTES = 256 * 1024
+"""Texts larger than this are not kept in a patch (its hunk then carries only the lengths)."""
+
 
 def record_write(
-    state: EmulatorState, account_id: str, project_id: str, path: str, old: str, new: str
+    state: EmulatorState,
+    account_id: str,
+    project_id: str,
+    path: str,
+    old: str | None,
+    new: str,
 ) -> None:
-    """Remember that ``account_id`` changed ``path`` from ``old`` to ``new``."""
+    """Remember that ``account_id`` changed ``path`` from ``old`` (``None``: too large to have
+    been read) to ``new``."""
+    old_len = -1 if old is None else len(old)
+    if old is None or len(old) > HISTORY_MAX_BYTES or len(new) > HISTORY_MAX_BYTES:
+        old, new_kept = "", ""
+    else:
+        new_kept = new
     key = (project_id, path.strip("/"))
     with state.lock:
         patches = state.file_history.setdefault(key, [])
@@ -33,7 +47,8 @@ def record_write(
         now = int(time.time() * 1000)
         if patches and now <= patches[-1]["time"]:
             now = patches[-1]["time"] + 1
-        hunk = [[[-1, old], [1, new]] if old else [[1, new]], 0, 0, len(old), len(new)]
+        diffs = [[-1, old], [1, new_kept]] if old else [[1, new_kept]]
+        hunk = [diffs, 0, 0, max(old_len, len(old)), len(new)]
         patches.append(
             {
                 "seq": len(patches) + 1,
