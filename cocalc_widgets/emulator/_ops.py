@@ -75,10 +75,10 @@ def create_project(
     """A new project owned by the key's owner (and ``account_id`` as collaborator), stopped
     (``opened``) unless ``start``."""
     try:
-        project_id = state.create_project(title=title, description=description)
+        project_id = state.create_project(
+            title=title, description=description, state="running" if start else "opened"
+        )
         state.add_collaborator(project_id, account_id)
-        if not start:
-            state.set_project_state(project_id, "opened")
     except (OSError, ValueError) as err:
         raise OpFailed(
             f"Failed to create new project '{title}' -- {json.dumps(str(err))}"

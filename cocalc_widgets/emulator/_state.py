@@ -267,15 +267,21 @@ class EmulatorState:
         tmp.replace(self._meta_path())
 
     def create_project(
-        self, title: str = "", description: str = "", project_id: str | None = None
+        self,
+        title: str = "",
+        description: str = "",
+        project_id: str | None = None,
+        state: str = "running",
     ) -> str:
-        """Create a project folder and return its id."""
+        """Create a project folder and return its id; a new project starts in ``state``."""
         pid = project_id or str(uuid.uuid4())
         if not UUID_RE.match(pid):
             raise ValueError(f"invalid project_id '{pid}'")
+        if state not in PROJECT_STATES:
+            raise ValueError(f"unknown project state '{state}'")
         with self.lock:
             (self.data_dir / pid).mkdir(exist_ok=True)
-            self.projects.setdefault(pid, Project(pid))
+            self.projects.setdefault(pid, Project(pid, state=state))
             self.projects[pid].title = title or self.projects[pid].title
             self.projects[pid].description = description or self.projects[pid].description
             self._save()
