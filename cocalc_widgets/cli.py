@@ -65,6 +65,14 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="enable project_exec / exec / system.exec (runs commands in project folders)",
     )
     parser.add_argument(
+        "--project-key",
+        action="append",
+        default=[],
+        metavar="PROJECT",
+        help="print an API key for this project only (its id or title; repeatable): it works on "
+        "/api/conat/project for that project, as CoCalc's project-scoped keys",
+    )
+    parser.add_argument(
         "--latency",
         type=float,
         default=0.0,
@@ -288,6 +296,12 @@ def run_emulator(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     demo = _seed(emu, args)
+    try:
+        project_keys = {p: emu.create_project_key(p) for p in getattr(args, "project_key", [])}
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        emu.stop()
+        return 2
     emu.start()
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -309,6 +323,8 @@ def run_emulator(args: argparse.Namespace) -> int:
         print(f"  account {name!r}: {account_id} (org demo)")
     if emu.demo_accounts:
         print("  org 'demo': administered by the key's account")
+    for project, key in project_keys.items():
+        print(f"  project key {project!r}: {key} (/api/conat/project only)")
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"  WARNING: listening on {args.host}, not only on loopback", file=sys.stderr)
         if tls is True:

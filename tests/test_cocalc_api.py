@@ -132,7 +132,7 @@ def test_project_ping_test_and_exec(server):
     assert set(project.system.ping()) == {"now"}
     assert project.system.test()["project_id"] == server.projects["Student 2"]
     assert project.system.exec(command="echo", args=["hello from cocalc"]) == {
-        "stdout": "hello from cocalc\n", "stderr": "", "exit_code": 0}
+        "type": "blocking", "stdout": "hello from cocalc\n", "stderr": "", "exit_code": 0}
     out = project.system.exec(command="cat welcome.md; echo $GREETING", bash=True,
                               env={"GREETING": "hi"}, timeout=10)
     assert out["stdout"] == "# Welcome, student 2\nhi\n"
@@ -151,7 +151,7 @@ def test_errors_cocalc_api_users_see(hub, server):
     with pytest.raises(RuntimeError, match=re.escape("banned -- please wait at least #{BAN")):
         hub.call("system.generateUserAuthToken", [{"user_account_id": student}])
     project = Project(server.api_key, server.url, server.projects["Student 2"])
-    with pytest.raises(RuntimeError, match=r"^Error executing command 'false'"):
+    with pytest.raises(RuntimeError, match=r"^command ''false' \(args=\)' exited with nonzero code 1 -- stderr=''"):
         project.system.exec(command="false")
     with pytest.raises(RuntimeError, match=r"^unknown function 'system\.nope' - callHub: "):
         hub.call("system.nope", [])

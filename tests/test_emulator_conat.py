@@ -420,7 +420,7 @@ def test_exec(api, emulator):
     (emulator.project_path(emulator.pa) / "sub").mkdir()
     r = api.conat("project", {"project_id": emulator.pa, "name": "system.exec",
                               "args": [{"command": "echo", "args": ["a", "b"]}]})
-    assert r.content == b'{"stdout":"a b\\n","stderr":"","exit_code":0}'
+    assert r.content == b'{"type":"blocking","stdout":"a b\\n","stderr":"","exit_code":0}'
     reply = api.project(emulator.pa, "system.exec",
                         {"command": "pwd; echo $X >&2", "bash": True, "path": "sub",
                          "env": {"X": "from env"}})
@@ -428,9 +428,15 @@ def test_exec(api, emulator):
     assert reply["stderr"] == "from env\n"
     reply = api.project(emulator.pa, "system.exec",
                         {"command": "exit 3", "bash": True, "err_on_exit": False})
-    assert reply == {"stdout": "", "stderr": "", "exit_code": 3}
+    assert reply == {"type": "blocking", "stdout": "", "stderr": "", "exit_code": 3}
     reply = api.project(emulator.pa, "system.exec", {"command": "exit 3", "bash": True})
-    assert reply["error"].startswith("Error executing command 'exit 3'")
+    # CoCalc's executeCode: a bash command is named as given, any other with its args.
+    assert reply["error"].startswith("command 'exit 3' exited with nonzero code 3 -- stderr=''")
+    reply = api.project(emulator.pa, "system.exec",
+                        {"command": "bash", "args": ["-c", "echo oops >&2; exit 42"]})
+    assert reply["error"].startswith(
+        "command ''bash' (args=-c echo oops >&2; exit 42)' exited with nonzero code 42 "
+        "-- stderr='oops\n'")
     reply = api.project(emulator.pa, "system.exec", {"command": "sleep 5", "timeout": 0.3})
     assert "killed command" in reply["error"]
     reply = api.project(emulator.pa, "system.exec", {"command": "echo", "max_output": 2,

@@ -319,3 +319,18 @@ def test_v2_is_detected_by_a_route_every_v2_server_has(tmp_path):
         with CoCalcClient(emu.api_key, host=emu.url) as client:
             assert client.api_versions == ("v2",)
         assert [r["endpoint"] for r in emu.requests if r["api"] == "v2"] == ["customize"]
+
+
+@pytest.mark.parametrize("api", ["v2", "conat"])
+def test_create_project_with_start_starts_it_on_current_servers(tmp_path, api):
+    # v2's projects/create ignores start (the client then calls projects/start); conat's
+    # createProject honours it (it used to be stripped).
+    with Emulator(data_dir=tmp_path / "d", api_versions=("v2", "conat")) as emu:
+        with CoCalcClient(emu.api_key, host=emu.url, api=api) as client:
+            started = client.create_project("Started", start=True)
+            idle = client.create_project("Idle")
+        with CoCalcClient(emu.api_key, host=emu.url) as asker:
+            def state(pid: str) -> str:
+                return asker.call_hub("projects.state", {"project_id": pid})["state"]
+
+            assert state(started) == "running" and state(idle) != "running"

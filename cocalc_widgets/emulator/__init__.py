@@ -117,6 +117,10 @@ class Emulator:
     ``rate_limit``: at most that many API requests (``/api/v1``, ``/api/v2``, the conat bridges)
     in any one-second window, a sliding window over the whole server; a request above it gets
     HTTP 429 with ``Retry-After`` and does nothing (:attr:`rate_limit`, :attr:`rate_limited`).
+    What CoCalc's own ``cocalc-api`` calls is served with CoCalc's texts: projects' life cycle
+    and collaborators, organisations, messages, sync history and (with ``allow_exec``) real
+    Jupyter kernels, one per project, ended by :meth:`stop`. :meth:`create_api_key` makes a key
+    of another account, :meth:`create_project_key` a project-scoped one.
     """
 
     def __init__(
@@ -216,6 +220,7 @@ class Emulator:
             self._server.stop()
             self._server = None
         self.copies.shutdown()
+        self.ctx.jupyter.shutdown()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -416,6 +421,31 @@ class Emulator:
             missing = [title for title in wanted if title not in by_title]
             by_title.update(zip(missing, self.state.create_projects(missing), strict=True))
         return {title: by_title[title] for title in wanted}
+
+    def create_api_key(self, account_id: str) -> str:
+        """A new API key of another account (``create_account``'s id), to call the API as that
+        account: a collaborator, an organisation's admin, a stranger. Raises ``ValueError`` for
+        an unknown account."""
+        return self.state.create_account_key(account_id)
+
+    def create_project_key(self, project: str) -> str:
+        """A new API key for one project (its id or title), as CoCalc's project-scoped keys:
+        it works on ``/api/conat/project`` for that project only (``project_id`` may be left
+        out there); the hub bridge, API v1 and v2 refuse it. Raises ``ValueError`` for an
+        unknown project."""
+        with self.state.lock:
+            if project in self.state.projects:
+                project_id = project
+            else:
+                found = [p.project_id for p in self.state.projects.values() if p.title == project]
+                if len(found) != 1:
+                    raise ValueError(
+                        f"no project with id or title {project!r}"
+                        if not found
+                        else f"{len(found)} projects have the title {project!r}: give its id"
+                    )
+                project_id = found[0]
+        return self.state.create_project_key(project_id)
 
     def project_path(self, project_id: str) -> Path:
         """The folder of a project."""

@@ -7,6 +7,7 @@ operations. A generation that is not served answers as a server without it does.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +30,7 @@ from ._http import (
     json_response,
     nextjs_404,
 )
+from ._jupyter import Kernels
 from ._ratelimit import RateLimiter
 from ._state import EmulatorState
 from ._tokens import Bans
@@ -80,6 +82,21 @@ class ApiContext:
         self.rate_limiter = RateLimiter(rate_limit)
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        self.jupyter = Kernels(state)
+        self.caller: str | None = None
+
+    @property
+    def account_id(self) -> str:
+        """The account a request speaks for (see :meth:`for_caller`); the key's owner by
+        default."""
+        return self.caller or self.state.account_id
+
+    def for_caller(self, account_id: str) -> ApiContext:
+        """This context for one request by ``account_id`` (its key's account): a shallow copy
+        sharing everything else."""
+        ctx = copy.copy(self)
+        ctx.caller = account_id
+        return ctx
 
     @property
     def api_versions(self) -> tuple[str, ...]:

@@ -19,18 +19,24 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
+from . import _accounts as accounts
+from . import _jupyter as jupyter
+from . import _projects as projects
 from ._copy import exclude_option, timeout_option
 from ._exec import run_exec
 from ._files import listing, read_text, write_text
 from ._http import HttpError, get_api_key, json_response, read_body
 from ._ops import Banned, NoAccess, OpFailed, create_project
+from ._projects import ensure_running
 from ._query import run_query
-from ._state import PathError, UnknownProject
+from ._state import ApiKey, PathError, UnknownProject
+from ._sync import history
 from ._tokens import CONAT_TOKEN_TTL, org_token, user_token
 from ._values import js_number, js_str, js_truthy
 
 if TYPE_CHECKING:
     from ._api import ApiContext
+    from ._state import EmulatorState
 
 log = logging.getLogger("cocalc_widgets.emulator")
 
@@ -41,6 +47,7 @@ NO_ACCOUNT_KEY = "must be signed in and MUST provide an api key (cookies are not
 NO_PROJECT_KEY = "must sign in as project or account"
 NO_PROJECT_ID = "must specify project_id or use project-specific api key"
 NOT_COLLABORATOR = "user must be a collaborator on the project"
+KEY_OTHER_PROJECT = "project specific api key must match requested project"
 # Upstream's text, literally (a CoffeeScript interpolation left in a JavaScript string).
 BANNED = "banned -- please wait at least #{BAN_TIME_MS/1000}s before trying again"
 
@@ -85,9 +92,11 @@ def handle(ctx: ApiContext, request: Request, params: dict) -> Response:
         key = get_api_key(request)
     except HttpError as err:
         return json_response({"error": err.message})
-    if not ctx.state.check_api_key(key):
+    scope = ctx.state.key_scope(key)
+    if scope is None or (hub and scope.account_id is None):
         return json_response({"error": NO_ACCOUNT_KEY if hub else NO_PROJECT_KEY})
-    account_id = ctx.state.account_id
+    # A project-scoped key acts as its project (CoCalc's isCollaborator lets a project in).
+    account_id = scope.account_id or str(scope.project_id)
     call = _Call(ctx, account_id, None, [], request.url_root.rstrip("/"))
     name = params.get("name")
     if hub:
@@ -95,9 +104,10 @@ def handle(ctx: ApiContext, request: Request, params: dict) -> Response:
         methods, first_is_options = HUB_METHODS, _HUB_OPTIONS
     else:
         try:
-            call.project_id, subject = _project(ctx, account_id, params)
+            call.project_id, subject = _project(ctx, scope, params)
         except _Refused as err:
             return json_response({"error": str(err)})
+        ensure_running(ctx.state, call.project_id)  # CoCalc's bridge touches the project first
         methods, first_is_options = PROJECT_METHODS, frozenset()
     try:
         result = _run_method(call, methods, first_is_options, name, params)
@@ -116,12 +126,14 @@ def read_params(request: Request, max_body: int) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-def _project(ctx: ApiContext, account_id: str, params: dict) -> tuple[str, str]:
+def _project(ctx: ApiContext, scope: ApiKey, params: dict) -> tuple[str, str]:
     """The project id and subject of a project call; raises :class:`_Refused`."""
-    project_id = params.get("project_id")
+    project_id = params.get("project_id") or scope.project_id
     if not project_id:
         raise _Refused(NO_PROJECT_ID)
-    if not ctx.state.is_collaborator(account_id, project_id):
+    if scope.project_id is not None and scope.project_id != project_id:
+        raise _Refused(KEY_OTHER_PROJECT)
+    if scope.account_id is not None and not ctx.state.is_collaborator(scope.account_id, project_id):
         raise _Refused(NOT_COLLABORATOR)
     if params.get("compute_server_id") not in (None, 0):
         raise _Refused("the cocalc-widgets emulator has no compute servers")
@@ -285,7 +297,8 @@ def _create_project(call: _Call) -> str:
     opts = call.opts
     title = "" if opts.get("title") is None else js_str(opts["title"])
     description = "" if opts.get("description") is None else js_str(opts["description"])
-    return create_project(call.ctx.state, opts["account_id"], title, description)
+    start = js_truthy(opts.get("start"))
+    return create_project(call.ctx.state, opts["account_id"], title, description, start)
 
 
 def _user_query(call: _Call) -> dict:
@@ -294,19 +307,113 @@ def _user_query(call: _Call) -> dict:
     )
 
 
+def _on_project(
+    op: Callable[[EmulatorState, str, object], object],
+) -> Method:
+    """A ``projects.*`` method whose options name one ``project_id``."""
+
+    def method(call: _Call) -> object:
+        return op(call.ctx.state, call.opts["account_id"], call.opts.get("project_id"))
+
+    return method
+
+
+def _stop(call: _Call) -> None:
+    opts = call.opts
+    projects.stop(
+        call.ctx.state, opts["account_id"], opts.get("project_id"), call.ctx.jupyter.stop_project
+    )
+
+
+def _delete_project(call: _Call) -> None:
+    opts = call.opts
+    projects.delete_project(
+        call.ctx.state, opts["account_id"], opts.get("project_id"), call.ctx.jupyter.stop_project
+    )
+
+
+def _add_collaborator(call: _Call) -> dict:
+    return projects.add_collaborator(call.ctx.state, call.opts["account_id"], call.opts.get("opts"))
+
+
+def _remove_collaborator(call: _Call) -> None:
+    projects.remove_collaborator(call.ctx.state, call.opts["account_id"], call.opts.get("opts"))
+
+
+def _with_options(op: Callable[[EmulatorState, str, dict], object]) -> Method:
+    """A method ``op(state, account_id, options)``."""
+
+    def method(call: _Call) -> object:
+        return op(call.ctx.state, call.opts["account_id"], call.opts)
+
+    return method
+
+
+def _org_get_all(call: _Call) -> list[dict]:
+    return accounts.get_all(call.ctx.state, call.opts["account_id"])
+
+
+def _get_names(call: _Call) -> dict:
+    return accounts.get_names(call.ctx.state, call.args[0] if call.args else None)
+
+
+def _jupyter_kernels(call: _Call) -> list[dict]:
+    ctx = call.ctx
+    return jupyter.hub_kernels(
+        ctx.jupyter, ctx.state, call.opts["account_id"], call.opts, allow_exec=ctx.allow_exec
+    )
+
+
+def _jupyter_execute(call: _Call) -> dict:
+    ctx = call.ctx
+    return jupyter.hub_execute(
+        ctx.jupyter, ctx.state, call.opts["account_id"], call.opts, allow_exec=ctx.allow_exec
+    )
+
+
 HUB_METHODS: dict[str, Method] = {
     "system.ping": _ping,
     "system.test": _hub_test,
     "system.generateUserAuthToken": _generate_user_auth_token,
     "system.revokeUserAuthToken": _revoke_user_auth_token,
+    "system.getNames": _get_names,
+    "system.userSearch": _with_options(accounts.user_search),
+    "org.getAll": _org_get_all,
+    "org.create": _with_options(accounts.create),
+    "org.get": _with_options(accounts.get),
+    "org.set": _with_options(accounts.set_org),
+    "org.addAdmin": _with_options(accounts.add_admin),
+    "org.addUser": _with_options(accounts.add_user),
+    "org.createUser": _with_options(accounts.create_user),
     "org.createToken": _create_org_token,
     "org.expireToken": _expire_org_token,
+    "org.getUsers": _with_options(accounts.get_users),
+    "org.removeUser": _with_options(accounts.remove_user),
+    "org.removeAdmin": _with_options(accounts.remove_admin),
+    "org.message": _with_options(accounts.message),
+    "messages.send": _with_options(accounts.send),
+    "messages.get": _with_options(accounts.get_messages),
     "projects.copyPathBetweenProjects": _copy_path_between_projects,
     "projects.createProject": _create_project,
+    "projects.addCollaborator": _add_collaborator,
+    "projects.removeCollaborator": _remove_collaborator,
+    "projects.start": _on_project(projects.start),
+    "projects.stop": _stop,
+    "projects.deleteProject": _delete_project,
+    "projects.touch": _on_project(projects.touch),
+    "projects.state": _on_project(projects.project_state),
+    "projects.status": _on_project(projects.project_status),
+    "sync.history": _with_options(history),
+    "jupyter.kernels": _jupyter_kernels,
+    "jupyter.execute": _jupyter_execute,
     "db.userQuery": _user_query,
 }
 # Methods whose first argument is an options object that gets ``account_id`` (authFirst).
-_HUB_OPTIONS = frozenset(HUB_METHODS) - {"system.ping", "system.revokeUserAuthToken"}
+_HUB_OPTIONS = frozenset(HUB_METHODS) - {
+    "system.ping",
+    "system.revokeUserAuthToken",
+    "system.getNames",
+}
 
 
 # -- project methods -----------------------------------------------------------------------------
@@ -323,6 +430,7 @@ def _exec(call: _Call) -> dict:
         {"path": "", **call.opts},
         allow_exec=ctx.allow_exec,
         name="system.exec",
+        conat=True,
     )
 
 
@@ -343,7 +451,31 @@ def _listing(call: _Call) -> list[dict]:
     return listing(call.ctx.state, call.account_id, call.project_id, opts.get("path"), hidden)
 
 
+def _jupyter_execute_in_project(call: _Call) -> list[dict]:
+    ctx = call.ctx
+    return jupyter.project_execute(
+        ctx.jupyter,
+        ctx.state,
+        call.account_id,
+        str(call.project_id),
+        call.opts,
+        allow_exec=ctx.allow_exec,
+    )
+
+
+def _list_kernels(call: _Call) -> list[dict]:
+    return call.ctx.jupyter.running(str(call.project_id))
+
+
+def _stop_kernel(call: _Call) -> dict:
+    pid = call.opts.get("pid")
+    return {"success": call.ctx.jupyter.stop_pid(str(call.project_id), pid)}
+
+
 PROJECT_METHODS: dict[str, Method] = {
+    "system.jupyterExecute": _jupyter_execute_in_project,
+    "system.listJupyterKernels": _list_kernels,
+    "system.stopJupyterKernel": _stop_kernel,
     "system.ping": _ping,
     "system.test": _project_test,
     "system.exec": _exec,

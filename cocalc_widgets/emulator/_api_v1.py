@@ -232,8 +232,10 @@ def handle(ctx: ApiContext, endpoint: str, request: Request) -> Response:
             raise HttpError(400, "multi_response queries aren't supported")
     if mesg.get("id") is None:
         mesg["id"] = str(uuid.uuid4())
-    if not ctx.state.check_api_key(key):
+    scope = ctx.state.key_scope(key)
+    if scope is None or scope.account_id is None:  # a project's key is no account's
         raise HttpError(400, WRONG_KEY)
+    ctx = ctx.for_caller(scope.account_id)
     if event in NOT_EMULATED:
         raise HttpError(400, f"unknown message event type '{event}'")
     try:
@@ -249,7 +251,7 @@ def handle(ctx: ApiContext, endpoint: str, request: Request) -> Response:
 
 # -- access --------------------------------------------------------------------------------------
 def _has_project(ctx: ApiContext, project_id: object) -> bool:
-    return ctx.state.is_collaborator(ctx.state.account_id, project_id)
+    return ctx.state.is_collaborator(ctx.account_id, project_id)
 
 
 def _require_write(ctx: ApiContext, target: object) -> None:
@@ -409,14 +411,14 @@ def copy_path_delete(ctx: ApiContext, mesg: dict) -> dict:
 
 
 def write_text_file_to_project(ctx: ApiContext, mesg: dict) -> dict:
-    account_id = ctx.state.account_id
+    account_id = ctx.account_id
     write_text(ctx.state, account_id, mesg["project_id"], mesg["path"], mesg["content"])
     return {"event": "file_written_to_project", "id": mesg["id"]}
 
 
 def read_text_file_from_project(ctx: ApiContext, mesg: dict) -> dict:
     project_id, path = mesg["project_id"], mesg["path"]
-    account_id = ctx.state.account_id
+    account_id = ctx.account_id
     if isinstance(project_id, list) or isinstance(path, list):
         if not isinstance(project_id, list):
             raise OpFailed("project_id must be an array")
@@ -441,16 +443,15 @@ def read_text_file_from_project(ctx: ApiContext, mesg: dict) -> dict:
 
 def create_project(ctx: ApiContext, mesg: dict) -> dict:
     title, description = js_str(mesg.get("title", "")), js_str(mesg.get("description", ""))
-    project_id = create_project_op(ctx.state, ctx.state.account_id, title, description)
+    start = js_loose_true(mesg.get("start")) or mesg.get("start") == "true"
+    project_id = create_project_op(ctx.state, ctx.account_id, title, description, start)
     return {"event": "project_created", "id": mesg["id"], "project_id": project_id}
 
 
 def user_auth(ctx: ApiContext, mesg: dict) -> dict:
     account_id, password = js_str(mesg["account_id"]), js_str(mesg["password"])
     try:
-        token = user_token(
-            ctx.state, ctx.v1_bans, ctx.state.account_id, account_id, password, TOKEN_TTL
-        )
+        token = user_token(ctx.state, ctx.v1_bans, ctx.account_id, account_id, password, TOKEN_TTL)
     except Banned:
         raise OpFailed(BANNED) from None
     except WrongPassword:
@@ -459,7 +460,7 @@ def user_auth(ctx: ApiContext, mesg: dict) -> dict:
 
 
 def query(ctx: ApiContext, mesg: dict) -> dict:
-    result = run_query(ctx.state, ctx.state.account_id, mesg["query"], mesg.get("options"))
+    result = run_query(ctx.state, ctx.account_id, mesg["query"], mesg.get("options"))
     out = {"event": "query", "id": mesg["id"], "query": result, "multi_response": False}
     for key in ("changes", "options"):
         if mesg.get(key) is not None:
@@ -470,7 +471,7 @@ def query(ctx: ApiContext, mesg: dict) -> dict:
 def project_exec(ctx: ApiContext, mesg: dict) -> dict:
     out = run_exec(
         ctx.state,
-        ctx.state.account_id,
+        ctx.account_id,
         mesg["project_id"],
         mesg,
         allow_exec=ctx.allow_exec,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
+from . import _projects as projects
 from ._copy import WAIT_LIMIT_S
 from ._exec import run_exec
 from ._files import write_text
@@ -40,9 +41,12 @@ def handle(ctx: ApiContext, endpoint: str, request: Request) -> Response:
     if not isinstance(body, dict):
         body = {}
     try:
-        signed_in = ctx.state.check_api_key(get_api_key(request))
+        scope = ctx.state.key_scope(get_api_key(request))
     except HttpError:
-        signed_in = False
+        scope = None
+    signed_in = scope is not None and scope.account_id is not None
+    if scope is not None and scope.account_id is not None:
+        ctx = ctx.for_caller(scope.account_id)
     try:
         return json_response(handler(ctx, body, signed_in))
     except OpFailed as err:
@@ -53,7 +57,7 @@ def handle(ctx: ApiContext, endpoint: str, request: Request) -> Response:
 
 
 def _collaborator(ctx: ApiContext, project_id: object) -> bool:
-    return ctx.state.is_collaborator(ctx.state.account_id, project_id)
+    return ctx.state.is_collaborator(ctx.account_id, project_id)
 
 
 def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
@@ -123,13 +127,25 @@ def create(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed("user must be signed in")
     title = "" if body.get("title") is None else js_str(body["title"])
     description = "" if body.get("description") is None else js_str(body["description"])
-    return {"project_id": create_project(ctx.state, ctx.state.account_id, title, description)}
+    return {"project_id": create_project(ctx.state, ctx.account_id, title, description)}
+
+
+def start_project(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
+    """CoCalc's ``projects/start`` (its texts, in its order)."""
+    if not is_uuid(body.get("project_id")):
+        raise OpFailed("project_id must be a valid uuid")
+    if not signed_in:
+        raise OpFailed("must be signed in")
+    if not _collaborator(ctx, body["project_id"]):
+        raise OpFailed("must be a collaborator to start project")
+    projects.ensure_running(ctx.state, body["project_id"])
+    return {"status": "ok"}
 
 
 def user_query(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
     if not signed_in:
         raise OpFailed("user must be signed in")
-    return {"query": run_query(ctx.state, ctx.state.account_id, body.get("query"))}
+    return {"query": run_query(ctx.state, ctx.account_id, body.get("query"))}
 
 
 def write_text_file(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
@@ -141,7 +157,7 @@ def write_text_file(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed("must specify a 'path'")
     if body.get("content") is None:
         raise OpFailed("must include content of file")
-    account_id = ctx.state.account_id
+    account_id = ctx.account_id
     write_text(ctx.state, account_id, body["project_id"], body["path"], body["content"])
     return {"status": "ok"}
 
@@ -155,7 +171,7 @@ def exec_(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed("command must be specified")
     return run_exec(
         ctx.state,
-        ctx.state.account_id,
+        ctx.account_id,
         body["project_id"],
         {"timeout": 10, "err_on_exit": True, "path": "", **body},
         allow_exec=ctx.allow_exec,
@@ -181,6 +197,7 @@ HANDLERS: dict[str, Callable[[ApiContext, dict, bool], dict]] = {
     "projects/copy-path": copy_path,
     "projects/copy-path-status": copy_path_status,
     "projects/create": create,
+    "projects/start": start_project,
     "projects/write-text-file": write_text_file,
     "user-query": user_query,
     "exec": exec_,

@@ -80,13 +80,16 @@ def handle_kiosk(state: EmulatorState, request: Request) -> Response | None:
 
 
 # -- sign-in ----------------------------------------------------------------------------------
-def _sign_in(state: EmulatorState, request: Request) -> tuple[bool, str | None]:
-    """Whether the request is signed in, and a new session id to set as cookie (or None)."""
-    if state.check_session(request.cookies.get(COOKIE)):
-        return True, None
-    if state.check_token(request.args.get("auth_token")):
-        return True, state.create_session()
-    return not state.require_sign_in, None
+def _sign_in(state: EmulatorState, request: Request) -> tuple[bool, str | None, str | None]:
+    """Whether the request is signed in, a new session id to set as cookie (or None), and the
+    account it is signed in as (None: not signed in)."""
+    account = state.session_account(request.cookies.get(COOKIE))
+    if account is not None:
+        return True, None, account
+    account = state.token_account(request.args.get("auth_token"))
+    if account is not None:
+        return True, state.create_session(account), account
+    return not state.require_sign_in, None, None
 
 
 def _set_session_cookie(
@@ -111,7 +114,8 @@ def _set_session_cookie(
 def _impersonate(state: EmulatorState, request: Request) -> Response:
     """CoCalc's ``/auth/impersonate``: cookie, then a client-side redirect to plain ``/app``."""
     token = request.args.get("auth_token", "")
-    if not state.check_token(token):
+    account = state.token_account(token)
+    if account is None:
         # CoCalc answers with this plain text (the token is echoed, as text, never as HTML).
         return _headers(
             Response(
@@ -128,11 +132,14 @@ def _impersonate(state: EmulatorState, request: Request) -> Response:
     )
     response = _headers(Response(body, mimetype="text/html"))
     response.headers["Content-Security-Policy"] = f"default-src 'none'; script-src 'nonce-{nonce}'"
-    _set_session_cookie(state, request, response, state.create_session())
+    _set_session_cookie(state, request, response, state.create_session(account))
     return response
 
 
 # -- documents --------------------------------------------------------------------------------
+NOT_COLLABORATOR = "user must be a collaborator on the project"
+
+
 class DocError(Exception):
     """A file that cannot be shown; ``status`` is the HTTP status of the JSON endpoint."""
 
@@ -141,11 +148,18 @@ class DocError(Exception):
         self.status = status
 
 
-def load_document(state: EmulatorState, project_id: str, path: str) -> dict[str, Any]:
+def load_document(
+    state: EmulatorState, project_id: str, path: str, account_id: str | None = None
+) -> dict[str, Any]:
     """What the page shows for ``path`` in the project: text, notebook, directory or binary.
 
-    Raises :class:`DocError` for an unknown project, a refused path or a missing file.
+    Raises :class:`DocError` for an unknown project, a refused path, a missing file, or (for a
+    signed-in ``account_id``) a project the account is not on: a collaborator who was removed
+    loses access at once.
     """
+    known = account_id is not None and project_id in state.projects
+    if known and not state.is_collaborator(account_id, project_id):  # type: ignore[arg-type]
+        raise DocError(NOT_COLLABORATOR, 403)
     try:
         target = state.resolve(project_id, path, allow_root=True)
     except UnknownProject as err:
@@ -253,14 +267,15 @@ def _image(mime: str, value: Any) -> str | None:
 
 def _file_endpoint(state: EmulatorState, request: Request) -> Response:
     """``GET /_kiosk/file``: the document as JSON, or ``{"error": ...}``."""
-    if state.require_sign_in and not state.check_session(request.cookies.get(COOKIE)):
+    account = state.session_account(request.cookies.get(COOKIE))
+    if state.require_sign_in and account is None:
         return _json({"error": "not signed in"}, 401)
     project_id = request.args.get("project_id", "")
     path = request.args.get("path")
     if path is None:
         return _json({"error": "missing path"}, 400)
     try:
-        doc = load_document(state, project_id, path)
+        doc = load_document(state, project_id, path, account)
     except DocError as err:
         return _json({"error": str(err)}, err.status)
     return _json(doc, 200)
@@ -283,7 +298,7 @@ def _page_response(
 ) -> Response:
     """``/app`` or a file page: a kiosk page (``?fullscreen=kiosk``, as the ``kiosk`` setting
     says) or a plain one (any other ``fullscreen``, or none); the sign-in page if need be."""
-    signed_in, new_session = _sign_in(state, request)
+    signed_in, new_session, account = _sign_in(state, request)
     base = request.script_root
     if not signed_in:
         return static_page("Sign in - CoCalc emulator", _SIGN_IN_BODY, base, 401, "sign-in")
@@ -298,7 +313,7 @@ def _page_response(
     if kiosk and setting == "broken":
         response = _html(_document("CoCalc", _BROKEN_MAIN, base, marks), 200)
     else:
-        response = _file_page(state, base, project_id, path, marks)
+        response = _file_page(state, base, project_id, path, marks, account)
     if new_session:
         _set_session_cookie(state, request, response, new_session)
     return response
@@ -310,6 +325,7 @@ def _file_page(
     project_id: str | None,
     path: str | None,
     marks: dict[str, str | None],
+    account_id: str | None = None,
 ) -> Response:
     """The page that shows a file, a listing or (``/app``) the projects; ``static/kiosk.js``
     renders it and, on a kiosk page under the ``ok`` setting, runs the IFrame listener."""
@@ -318,7 +334,7 @@ def _file_page(
     status = 200
     if project_id is not None and path is not None:
         try:
-            doc = load_document(state, project_id, path)
+            doc = load_document(state, project_id, path, account_id)
         except DocError as err:
             doc = {"project_id": project_id, "path": path, "kind": "missing", "error": str(err)}
             status = err.status
@@ -328,7 +344,7 @@ def _file_page(
         "fullscreen": marks["fullscreen"],
         "base": base,
         "doc": doc,
-        "projects": project_list(state) if doc is None and not kiosk else [],
+        "projects": project_list(state, account_id) if doc is None and not kiosk else [],
         "iframe_comm_hosts": list(state.iframe_comm_hosts),
         "dev_http_origins": list(state.dev_http_origins),
         "startup_delay_ms": round(1000 * max(0.0, float(state.kiosk_startup_delay))),
@@ -376,10 +392,16 @@ def static_page(
     )
 
 
-def project_list(state: EmulatorState) -> list[dict[str, str]]:
-    """``[{project_id, title}]`` of every project."""
+def project_list(state: EmulatorState, account_id: str | None = None) -> list[dict[str, str]]:
+    """``[{project_id, title}]`` of every project that is not deleted (only the account's when
+    ``account_id`` is given)."""
     with state.lock:
-        return [{"project_id": p.project_id, "title": p.title} for p in state.projects.values()]
+        return [
+            {"project_id": p.project_id, "title": p.title}
+            for p in state.projects.values()
+            if not p.deleted
+            and (account_id is None or state.is_collaborator(account_id, p.project_id))
+        ]
 
 
 def _script_json(value: Any) -> str:

@@ -69,10 +69,15 @@ def require_collaborator(
     return project_id  # type: ignore[return-value]
 
 
-def create_project(state: EmulatorState, account_id: str, title: str, description: str) -> str:
-    """A new project owned by the key's owner (and ``account_id`` as collaborator)."""
+def create_project(
+    state: EmulatorState, account_id: str, title: str, description: str, start: bool = False
+) -> str:
+    """A new project owned by the key's owner (and ``account_id`` as collaborator), stopped
+    (``opened``) unless ``start``."""
     try:
-        project_id = state.create_project(title=title, description=description)
+        project_id = state.create_project(
+            title=title, description=description, state="running" if start else "opened"
+        )
         state.add_collaborator(project_id, account_id)
     except (OSError, ValueError) as err:
         raise OpFailed(

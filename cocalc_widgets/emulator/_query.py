@@ -16,7 +16,10 @@ from ._copy import iso
 from ._ops import OpFailed
 from ._state import Account, EmulatorState, Project
 
-SETTABLE = {"projects": ("title", "description"), "accounts": ("first_name", "last_name")}
+SETTABLE = {
+    "projects": ("title", "description", "deleted"),
+    "accounts": ("first_name", "last_name"),
+}
 ACCOUNT_FIELDS = ("account_id", "first_name", "last_name", "email_address", "created")
 
 
@@ -32,10 +35,10 @@ _PROJECT_VALUES: dict[str, Callable[[EmulatorState, Project], Any]] = {
     "title": lambda _state, p: p.title,
     "description": lambda _state, p: p.description,
     "created": lambda _state, p: iso(p.created),
-    "last_edited": lambda _state, p: iso(p.created),
-    "state": lambda _state, _p: {"state": "running"},
+    "last_edited": lambda _state, p: iso(p.last_edited or p.created),
+    "state": lambda _state, p: {"state": p.state},
     "users": _users,
-    "deleted": lambda _state, _p: False,
+    "deleted": lambda _state, p: p.deleted,
     "hidden": lambda _state, _p: False,
 }
 PROJECT_FIELDS = tuple(_PROJECT_VALUES)
@@ -125,7 +128,14 @@ def _set(state: EmulatorState, account_id: str, table: str, values: object) -> N
             raise OpFailed(
                 f"FATAL: user set query not allowed for field '{name}' of table '{table}'"
             )
-    changes = {k: str(v) for k, v in values.items() if k != key and v is not None}
+    if table_name == "projects" and "deleted" in values:
+        deleted = values["deleted"]
+        project_id = values.get("project_id")
+        if not state.is_collaborator(account_id, project_id):
+            raise OpFailed(f"User {account_id} does not have write access to project {project_id}")
+        if deleted is not None:
+            state.set_project_deleted(project_id, bool(deleted))  # type: ignore[arg-type]
+    changes = {k: str(v) for k, v in values.items() if k not in (key, "deleted") and v is not None}
     if table_name == "accounts":
         if values.get("account_id", account_id) != account_id:
             raise OpFailed("FATAL: you may only change your own account")

@@ -63,6 +63,22 @@ class Project:
     description: str = ""
     created: float = field(default_factory=time.time)
     collaborators: list[str] = field(default_factory=list)
+    state: str = "running"
+    state_time: float = field(default_factory=time.time)
+    last_edited: float | None = None
+    deleted: bool = False
+
+
+PROJECT_STATES = ("opened", "starting", "running", "stopping")
+"""The states a project moves through (CoCalc's single-user ``opened`` is "stopped")."""
+
+
+@dataclass
+class ApiKey:
+    """An API key: of an account (``project_id`` ``None``) or of one project."""
+
+    account_id: str | None
+    project_id: str | None = None
 
 
 @dataclass
@@ -80,10 +96,29 @@ class Account:
 
 @dataclass
 class Org:
-    """An organisation: its name and the accounts that administer it."""
+    """An organisation: its name, the accounts that administer it, and what ``org.set``
+    changes."""
 
     name: str
     admin_account_ids: list[str] = field(default_factory=list)
+    organization_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    title: str | None = None
+    description: str | None = None
+    link: str | None = None
+    email_address: str | None = None
+
+
+@dataclass
+class Message:
+    """An internal message (``messages.send``, ``org.message``)."""
+
+    id: int
+    from_id: str
+    to_ids: list[str]
+    subject: str
+    body: str
+    sent: float
+    thread_id: int | None = None
 
 
 @dataclass
@@ -96,6 +131,8 @@ class AuthToken:
 
 
 _ACCOUNT_FIELDS = frozenset(f.name for f in fields(Account)) - {"account_id"}
+_ORG_FIELDS = frozenset(f.name for f in fields(Org)) - {"name"}
+_PROJECT_FIELDS = frozenset(f.name for f in fields(Project)) - {"project_id"}
 
 
 class EmulatorState:
@@ -138,7 +175,7 @@ class EmulatorState:
         self.samesite_remember_me = samesite_remember_me
         self.kiosk_startup_delay = kiosk_startup_delay
         self.kiosk = kiosk
-        self._sessions: dict[str, float] = {}
+        self._sessions: dict[str, tuple[float, str]] = {}
         self.projects: dict[str, Project] = {}
         self.accounts: dict[str, Account] = {
             self.account_id: Account(
@@ -150,6 +187,12 @@ class EmulatorState:
             )
         }
         self.orgs: dict[str, Org] = {}
+        self.messages: list[Message] = []
+        # Further API keys (project-scoped ones): key -> its scope. The main key is api_key.
+        self._api_keys: dict[str, ApiKey] = {}
+        # Files the API wrote: (project_id, path) -> their writes, for ``sync.history``.
+        self.file_history: dict[tuple[str, str], list[dict]] = {}
+        self.file_history_users: dict[tuple[str, str], list[str]] = {}
         self._load()
 
     @property
@@ -182,30 +225,29 @@ class EmulatorState:
         for child in sorted(self.data_dir.iterdir()):
             if child.is_dir() and not child.is_symlink() and UUID_RE.match(child.name):
                 info = projects.get(child.name, {})
-                self.projects[child.name] = Project(
-                    child.name,
-                    title=info.get("title", ""),
-                    description=info.get("description", ""),
-                    created=info.get("created", child.stat().st_mtime),
-                    collaborators=list(info.get("collaborators", [])),
-                )
+                known = {k: v for k, v in info.items() if k in _PROJECT_FIELDS}
+                known.setdefault("created", child.stat().st_mtime)
+                known["collaborators"] = list(known.get("collaborators", []))
+                self.projects[child.name] = Project(child.name, **known)
         for account_id, info in meta.get("accounts", {}).items():
             if account_id != self.account_id and UUID_RE.match(account_id):
                 known = {k: v for k, v in info.items() if k in _ACCOUNT_FIELDS}
                 self.accounts[account_id] = Account(account_id, **known)
         for name, info in meta.get("orgs", {}).items():
-            self.orgs[name] = Org(name, list(info.get("admin_account_ids", [])))
+            known = {k: v for k, v in info.items() if k in _ORG_FIELDS}
+            known["admin_account_ids"] = list(known.get("admin_account_ids", []))
+            self.orgs[name] = Org(name, **known)
+        for info in meta.get("messages", []):
+            try:
+                self.messages.append(Message(**info))
+            except TypeError:
+                continue
 
     def _save(self) -> None:
         """Write the metadata file (readable by its owner only: it holds account passwords)."""
         data = {
             "projects": {
-                p.project_id: {
-                    "title": p.title,
-                    "description": p.description,
-                    "created": p.created,
-                    "collaborators": p.collaborators,
-                }
+                p.project_id: {k: v for k, v in vars(p).items() if k != "project_id"}
                 for p in self.projects.values()
             },
             "accounts": {
@@ -214,8 +256,10 @@ class EmulatorState:
                 if a.account_id != self.account_id
             },
             "orgs": {
-                o.name: {"admin_account_ids": o.admin_account_ids} for o in self.orgs.values()
+                o.name: {k: v for k, v in asdict(o).items() if k != "name"}
+                for o in self.orgs.values()
             },
+            "messages": [asdict(m) for m in self.messages],
         }
         tmp = self._meta_path().with_suffix(".tmp")
         tmp.write_text(json.dumps(data, separators=(",", ":")))  # C encoder: 5,000 projects fast
@@ -223,15 +267,21 @@ class EmulatorState:
         tmp.replace(self._meta_path())
 
     def create_project(
-        self, title: str = "", description: str = "", project_id: str | None = None
+        self,
+        title: str = "",
+        description: str = "",
+        project_id: str | None = None,
+        state: str = "running",
     ) -> str:
-        """Create a project folder and return its id."""
+        """Create a project folder and return its id; a new project starts in ``state``."""
         pid = project_id or str(uuid.uuid4())
         if not UUID_RE.match(pid):
             raise ValueError(f"invalid project_id '{pid}'")
+        if state not in PROJECT_STATES:
+            raise ValueError(f"unknown project state '{state}'")
         with self.lock:
             (self.data_dir / pid).mkdir(exist_ok=True)
-            self.projects.setdefault(pid, Project(pid))
+            self.projects.setdefault(pid, Project(pid, state=state))
             self.projects[pid].title = title or self.projects[pid].title
             self.projects[pid].description = description or self.projects[pid].description
             self._save()
@@ -318,8 +368,11 @@ class EmulatorState:
         password: str | None = None,
         org: str | None = None,
         account_id: str | None = None,
+        *,
+        org_must_exist: bool = True,
     ) -> str:
-        """Create an account and return its id; ``org`` must exist, the email be unused."""
+        """Create an account and return its id; ``org`` must exist (unless not
+        ``org_must_exist``: CoCalc's ``org.createUser`` by a site admin), the email be unused."""
         aid = account_id or str(uuid.uuid4())
         if not UUID_RE.match(aid):
             raise ValueError(f"invalid account_id '{aid}'")
@@ -328,7 +381,7 @@ class EmulatorState:
                 raise ValueError(f"an account with id '{aid}' exists")
             if email_address is not None and self.find_account(email_address) is not None:
                 raise ValueError(f"an account with email address '{email_address}' exists")
-            if org is not None and org not in self.orgs:
+            if org is not None and org_must_exist and org not in self.orgs:
                 raise ValueError(f"no organization named '{org}'")
             self.accounts[aid] = Account(aid, first_name, last_name, email_address, password, org)
             self._save()
@@ -365,6 +418,83 @@ class EmulatorState:
                 project.collaborators.append(account_id)
                 self._save()
 
+    def remove_collaborator(self, project_id: str, account_id: str) -> None:
+        """Take an account off a project: from now on no API and no page lets it in."""
+        with self.lock:
+            project = self.projects.get(project_id)
+            if project is None:
+                raise UnknownProject(project_id)
+            if account_id in project.collaborators:
+                project.collaborators.remove(account_id)
+                self._save()
+
+    def set_project_state(self, project_id: str, state: str) -> None:
+        """Move a project to one of :data:`PROJECT_STATES` (saved to disk)."""
+        if state not in PROJECT_STATES:
+            raise ValueError(f"unknown project state '{state}'")
+        with self.lock:
+            project = self.projects.get(project_id)
+            if project is None:
+                raise UnknownProject(project_id)
+            if project.state != state:
+                project.state, project.state_time = state, time.time()
+                self._save()
+
+    def touch_project(self, project_id: str) -> None:
+        """Record that the project is in use now (``last_edited``)."""
+        with self.lock:
+            project = self.projects.get(project_id)
+            if project is None:
+                raise UnknownProject(project_id)
+            project.last_edited = time.time()
+            self._save()
+
+    def set_project_deleted(self, project_id: str, deleted: bool = True) -> None:
+        """Set a project's ``deleted`` flag (its files stay, as in CoCalc)."""
+        with self.lock:
+            project = self.projects.get(project_id)
+            if project is None:
+                raise UnknownProject(project_id)
+            project.deleted = deleted
+            self._save()
+
+    def update_org(self, name: str, **values: str | None) -> None:
+        """Change an organisation's fields (``None`` keeps one); nothing if there is none."""
+        with self.lock:
+            org = self.orgs.get(name)
+            if org is None:
+                return
+            for key, value in values.items():
+                if value is not None and key in _ORG_FIELDS:
+                    setattr(org, key, value)
+            self._save()
+
+    def remove_org_admin(self, name: str, account_id: str) -> None:
+        """Take an account off an organisation's admins (nothing if it is not one)."""
+        with self.lock:
+            org = self.orgs.get(name)
+            if org is not None and account_id in org.admin_account_ids:
+                org.admin_account_ids.remove(account_id)
+                self._save()
+
+    def set_account_org(self, account_id: str, org: str | None) -> None:
+        """Put an account in an organisation (by name; ``None``: in none)."""
+        with self.lock:
+            self.accounts[account_id].org = org
+            self._save()
+
+    def add_message(
+        self, from_id: str, to_ids: list[str], subject: str, body: str, thread_id: int | None
+    ) -> int:
+        """Store a sent message; returns its id (1, 2, ...)."""
+        with self.lock:
+            next_id = max((m.id for m in self.messages), default=0) + 1
+            self.messages.append(
+                Message(next_id, from_id, list(to_ids), subject, body, time.time(), thread_id)
+            )
+            self._save()
+        return next_id
+
     def update_account(self, account_id: str, **values: str) -> None:
         """Change an account's fields (e.g. ``first_name``); saved to disk."""
         with self.lock:
@@ -388,7 +518,10 @@ class EmulatorState:
         return self.site_admin and account_id == self.account_id
 
     def is_collaborator(self, account_id: str, project_id: object) -> bool:
-        """Whether the account may use the project (it exists and the account is on it)."""
+        """Whether the account may use the project (it exists and the account is on it; a
+        project-scoped key acts as its project, which may use itself, as in CoCalc)."""
+        if account_id == project_id and isinstance(project_id, str):
+            return project_id in self.projects
         with self.lock:
             project = self.projects.get(project_id) if isinstance(project_id, str) else None
             return project is not None and (
@@ -397,7 +530,38 @@ class EmulatorState:
 
     # -- auth ----------------------------------------------------------------------------------
     def check_api_key(self, key: str | None) -> bool:
+        """Whether ``key`` is the account key (the one of :attr:`account_id`)."""
         return key is not None and secrets.compare_digest(key, self.api_key)
+
+    def key_scope(self, key: str | None) -> ApiKey | None:
+        """Whom a key speaks for: the account key, a project-scoped key, or ``None``."""
+        if self.check_api_key(key):
+            return ApiKey(self.account_id)
+        if not key:
+            return None
+        with self.lock:
+            for known, scope in self._api_keys.items():
+                if secrets.compare_digest(known.encode(), key.encode()):
+                    return scope
+        return None
+
+    def create_account_key(self, account_id: str) -> str:
+        """A new API key of an account (other than the key's owner's :attr:`api_key`)."""
+        with self.lock:
+            if account_id not in self.accounts:
+                raise ValueError(f"no account with id '{account_id}'")
+            key = "sk-" + secrets.token_urlsafe(16)[:22]
+            self._api_keys[key] = ApiKey(account_id)
+        return key
+
+    def create_project_key(self, project_id: str) -> str:
+        """A new API key that works for this one project only (on the project bridge)."""
+        with self.lock:
+            if project_id not in self.projects:
+                raise UnknownProject(project_id)
+            key = "sk-" + secrets.token_urlsafe(16)[:22]
+            self._api_keys[key] = ApiKey(None, project_id)
+        return key
 
     def issue_token(
         self,
@@ -431,19 +595,24 @@ class EmulatorState:
         with self.lock:
             self._tokens.pop(token, None)
 
-    def create_session(self) -> str:
-        """A new opaque sign-in session id (the ``remember_me`` cookie value), valid 12 hours."""
+    def create_session(self, account_id: str | None = None) -> str:
+        """A new opaque sign-in session id (the ``remember_me`` cookie value), valid 12 hours,
+        signed in as ``account_id`` (default: the key's owner)."""
         sid = secrets.token_urlsafe(32)
         with self.lock:
-            self._sessions[sid] = time.time() + TOKEN_TTL
+            self._sessions[sid] = (time.time() + TOKEN_TTL, account_id or self.account_id)
         return sid
 
-    def check_session(self, sid: str | None) -> bool:
+    def session_account(self, sid: str | None) -> str | None:
+        """The account a valid session is signed in as, or ``None``."""
         if not sid:
-            return False
+            return None
         with self.lock:
-            expires = self._sessions.get(sid)
-        return expires is not None and expires > time.time()
+            found = self._sessions.get(sid)
+        return found[1] if found is not None and found[0] > time.time() else None
+
+    def check_session(self, sid: str | None) -> bool:
+        return self.session_account(sid) is not None
 
     # -- iframe allow-list ---------------------------------------------------------------------
     def origin_allowed(self, origin: str) -> bool:
