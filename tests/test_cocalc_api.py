@@ -143,17 +143,17 @@ def test_errors_cocalc_api_users_see(hub, server):
         Hub("sk-not-the-key", server.url).system.ping()
     with pytest.raises(RuntimeError, match=r"^user must be a collaborator on the project$"):
         Project(server.api_key, server.url, str(uuid.uuid4())).system.ping()
-    with pytest.raises(RuntimeError, match=r"^user must be collaborator on source project - "):
+    with pytest.raises(RuntimeError, match=r"^Error: user must be collaborator on source project$"):
         hub.projects.copy_path_between_projects(src_project_id=str(uuid.uuid4()), src_path="x")
     student = server.accounts["Student 3"]
-    with pytest.raises(RuntimeError, match=r"^incorrect password - callHub: "):
+    with pytest.raises(RuntimeError, match=r"^Error: incorrect password$"):
         hub.call("system.generateUserAuthToken", [{"user_account_id": student, "password": "x"}])
     with pytest.raises(RuntimeError, match=re.escape("banned -- please wait at least #{BAN")):
         hub.call("system.generateUserAuthToken", [{"user_account_id": student}])
     project = Project(server.api_key, server.url, server.projects["Student 2"])
-    with pytest.raises(RuntimeError, match=r"^command ''false' \(args=\)' exited with nonzero code 1 -- stderr=''"):
+    with pytest.raises(RuntimeError, match=r"^Error: command ''false' \(args=\)' exited with nonzero code 1 -- stderr=''"):
         project.system.exec(command="false")
-    with pytest.raises(RuntimeError, match=r"^unknown function 'system\.nope' - callHub: "):
+    with pytest.raises(RuntimeError, match=r"^Error: unknown function 'system\.nope'$"):
         hub.call("system.nope", [])
 
 

@@ -2,10 +2,11 @@
 
 The body is ``{"name", "args", "timeout"?}`` (plus ``project_id`` for a project); the answer is
 HTTP 200 with the method's result as JSON, or HTTP 200 ``{"error": text}``. The bridge's own
-refusals (key, project) are plain texts; a method's errors carry CoCalc's ``callHub`` suffix
-with code ``undefined``. Each method runs in a background thread: when it has not finished
-within ``timeout`` ms (default 15000) the bridge answers the 408 timeout while the method goes
-on (a copy still completes, once).
+refusals (key, project) are plain texts; a method's own error is ``Error: <message>`` (the
+hub's reply, passed on), and only the bridge's own failures (its timeout) carry CoCalc's
+``callHub`` suffix, as the real server answers. Each method runs in a background thread: when
+it has not finished within ``timeout`` ms (default 15000) the bridge answers the 408 timeout
+while the method goes on (a copy still completes, once).
 """
 
 from __future__ import annotations
@@ -57,11 +58,20 @@ class _Refused(Exception):
 
 
 class _MethodError(Exception):
-    """A method's error (or the bridge timeout), answered with the ``callHub`` suffix."""
+    """A method's error, answered as CoCalc's hub answers it: ``{"error": "Error: <message>"}``
+    (the method's own reply, which the bridge passes on); or, with ``bridge=True``, the bridge's
+    own failure (its timeout, a bad timeout) with CoCalc's ``callHub`` suffix."""
 
-    def __init__(self, message: str, code: str = "undefined") -> None:
+    def __init__(self, message: str, code: str = "undefined", *, bridge: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.bridge = bridge
+
+    def text(self, subject: str, name: object) -> str:
+        """The ``error`` text of the bridge's answer."""
+        if not self.bridge:
+            return f"Error: {self}"
+        return f"{self} - callHub: subject='{subject}', name='{js_str(name)}', code='{self.code}' "
 
 
 @dataclass
@@ -112,8 +122,7 @@ def handle(ctx: ApiContext, request: Request, params: dict) -> Response:
     try:
         result = _run_method(call, methods, first_is_options, name, params)
     except _MethodError as err:
-        text = f"{err} - callHub: subject='{subject}', name='{js_str(name)}', code='{err.code}' "
-        return json_response({"error": text})
+        return json_response({"error": err.text(subject, name)})
     return json_response(result)
 
 
@@ -192,7 +201,7 @@ def _timeout_seconds(value: object) -> float:
     if ms is None:
         ms = DEFAULT_TIMEOUT_MS
     if ms <= 0:
-        raise _MethodError("timeout must be positive")
+        raise _MethodError("timeout must be positive", bridge=True)
     return min(ms / 1000.0, threading.TIMEOUT_MAX)
 
 
@@ -212,7 +221,7 @@ def _in_background(run: Callable[[], object], seconds: float, name: str) -> obje
 
     threading.Thread(target=target, daemon=True, name=f"conat-{name}").start()
     if not done.wait(seconds):
-        raise _MethodError("timeout", code="408")
+        raise _MethodError("timeout", code="408", bridge=True)
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["result"]
