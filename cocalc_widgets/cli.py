@@ -60,6 +60,12 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         help="every copy takes at least S seconds",
     )
     parser.add_argument(
+        "--single-user",
+        action="store_true",
+        help="copies as single-user CoCalc makes them (a server built from source): API v2's "
+        "copy-path answers after the copy with copy_id \"\"; default: as cocalc.com, an id at once",
+    )
+    parser.add_argument(
         "--allow-exec",
         action="store_true",
         help="enable project_exec / exec / system.exec (runs commands in project folders)",
@@ -367,6 +373,7 @@ def _make_emulator(args: argparse.Namespace, faults: Faults, tls: TlsSetting) ->
         tls=tls,
         kiosk=args.kiosk,
         rate_limit=args.rate_limit,
+        single_user=args.single_user,
     )
 
 

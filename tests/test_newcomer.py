@@ -334,3 +334,20 @@ def test_create_project_with_start_starts_it_on_current_servers(tmp_path, api):
                 return asker.call_hub("projects.state", {"project_id": pid})["state"]
 
             assert state(started) == "running" and state(idle) != "running"
+
+
+def test_a_slow_synchronous_v2_copy_is_not_unknown(tmp_path):
+    # Single-user CoCalc answers copy-path after the copy even with wait_until_done false; a
+    # copy slower than the read timeout used to end "unknown" though it ran (issue 19).
+    with Emulator(data_dir=tmp_path / "d", api_versions=("v2", "conat"), single_user=True,
+                  copy_delay=1.0) as emu:
+        src = emu.create_project("Instructor")
+        (emu.project_path(src) / "a.txt").write_text("x")
+        targets = emu.create_projects([f"S{i}" for i in range(4)])
+        with CoCalcClient(emu.api_key, host=emu.url, timeout=(5, 0.5)) as client:
+            one = client.copy_path_between_projects(src, "a.txt", targets[0])
+            assert one.copy_path_id is None and one.last_status.ok  # no id: it ran already
+            results = copy_to_many(client, src, "a.txt", targets[1:], journal=False)
+            wait_all(client, results, timeout=30)
+        assert [r.state for r in results] == ["done"] * 3
+        assert len(emu.ledger) == 4  # each ran once

@@ -114,6 +114,7 @@ class Emulator:
     ``::1``; needs ``trustme``), ``tls=(certfile, keyfile)`` serves given PEM files (``keyfile``
     may be ``None`` when the key is in ``certfile``), ``tls=TlsFiles(...)`` likewise; clients trust
     :attr:`ca_file`. Over https the sign-in cookie is ``Secure``, as CoCalc's is.
+    ``single_user``: copies as single-user CoCalc makes them (see :attr:`single_user`).
     ``rate_limit``: at most that many API requests (``/api/v1``, ``/api/v2``, the conat bridges)
     in any one-second window, a sliding window over the whole server; a request above it gets
     HTTP 429 with ``Retry-After`` and does nothing (:attr:`rate_limit`, :attr:`rate_limited`).
@@ -146,6 +147,7 @@ class Emulator:
         tls: TlsSetting = None,
         kiosk: KioskSetting = "ok",
         rate_limit: int | str | None = None,
+        single_user: bool = False,
     ) -> None:
         check_kiosk_setting(kiosk)
         rate_limit = check_rate_limit(rate_limit)
@@ -191,6 +193,7 @@ class Emulator:
             api_versions=api_versions,
             max_body=max_body,
             rate_limit=rate_limit,
+            single_user=single_user,
         )
         self._server: ServerThread | None = None
         self.demo_accounts: dict[str, str] = {}
@@ -345,6 +348,17 @@ class Emulator:
     @copy_delay.setter
     def copy_delay(self, seconds: float) -> None:
         self.copies.copy_delay = seconds
+
+    @property
+    def single_user(self) -> bool:
+        """Copies as single-user CoCalc (a server built from source, a self-hosted docker)
+        makes them: API v2's ``copy-path`` answers after the copy, with ``copy_id`` ``""``, even
+        when asked not to wait. ``False`` (the default): as cocalc.com (KuCalc), an id at once."""
+        return self.ctx.single_user
+
+    @single_user.setter
+    def single_user(self, value: bool) -> None:
+        self.ctx.single_user = bool(value)
 
     @property
     def allow_exec(self) -> bool:

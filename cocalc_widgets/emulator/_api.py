@@ -70,8 +70,11 @@ class ApiContext:
         ban_seconds: float = 60.0,
         conat_ban_seconds: float = 30.0,
         rate_limit: int | None = None,
+        single_user: bool = False,
     ) -> None:
         self.state = state
+        #: Copies as single-user CoCalc makes them (API v2 answers after the copy, no id).
+        self.single_user = single_user
         self.copies = copies
         self.faults = faults
         self.allow_exec = allow_exec

@@ -86,6 +86,7 @@ def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed(str(err)) from None
     timeout = js_number(body["timeout"]) if body.get("timeout") is not None else None
     wait = True if body.get("wait_until_done") is None else js_loose_true(body["wait_until_done"])
+    wait = wait or ctx.single_user  # outside KuCalc every copy is synchronous
     try:
         op = ctx.copies.submit(
             source_project_id=body["src_project_id"],
