@@ -31,8 +31,8 @@ from .errors import (
     RateLimited,
     ServerError,
 )
-from .fanout import CopyResult, CopyResults, copy_to_many, wait_all
 from .frame import CoCalcFrame, kiosk_url
+from .handout import CopyResult, CopyResults, copy_to_many, wait_all
 from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
 
 __all__ = [

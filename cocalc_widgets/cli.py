@@ -63,7 +63,7 @@ def add_emulator_arguments(parser: argparse.ArgumentParser) -> None:
         "--single-user",
         action="store_true",
         help="copies as single-user CoCalc makes them (a server built from source): API v2's "
-        "copy-path answers after the copy with copy_id \"\"; default: as cocalc.com, an id at once",
+        'copy-path answers after the copy with copy_id ""; default: as cocalc.com, an id at once',
     )
     parser.add_argument(
         "--allow-exec",

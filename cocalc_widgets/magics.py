@@ -28,7 +28,7 @@ from ._validate import short
 from .client import CoCalcClient
 from .copyjob import CopyStatus
 from .errors import AuthenticationError, BadInput, CoCalcError
-from .fanout import CopyResults, copy_to_many, wait_all
+from .handout import CopyResults, copy_to_many, wait_all
 
 __all__ = ["CoCalcMagics", "CopyStatusTable", "MagicError"]
 
@@ -514,7 +514,7 @@ class CoCalcMagics(Magics):
     ) -> tuple[str, list[CopyStatus]]:
         """The copies of this machine's hand-outs that a search would find (where the server
         has no search: API v2, conat), and the journal's file."""
-        from .journal import Journal, default_path
+        from .handout.journal import Journal, default_path
 
         path = default_path()
         found = []
@@ -538,7 +538,7 @@ class CoCalcMagics(Magics):
         return str(path), wanted[: args.limit] if args.limit else wanted
 
     def _journal_table(self, path: str | None) -> Any:
-        from .journal import Journal, default_path
+        from .handout.journal import Journal, default_path
 
         target = path or default_path()
         if not os.path.exists(target):

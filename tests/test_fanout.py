@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from cocalc_widgets import CopyJob, CopyStatus
 from cocalc_widgets.copyjob import CopyRequest
-from cocalc_widgets.fanout import CopyResult, CopyResults, _poll_round
+from cocalc_widgets.handout.fanout import CopyResult, CopyResults, _poll_round
 
 SRC = "8e3c6a6e-1d4b-4a5a-9d0c-0f3a2b1c4d5e"
 
@@ -102,7 +102,7 @@ class FakeV2:
 
 
 def test_v2_probes_the_oldest_copies_until_one_finishes_then_polls_all():
-    from cocalc_widgets.fanout import wait_all
+    from cocalc_widgets.handout.fanout import wait_all
 
     client = FakeV2(0.6)
     results = results_for(client, n=40)

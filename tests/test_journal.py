@@ -16,7 +16,7 @@ import requests
 
 from cocalc_widgets import BadInput, CoCalcClient, JournalError, copy_to_many, wait_all
 from cocalc_widgets.emulator import Emulator
-from cocalc_widgets.journal import Journal, handout_key
+from cocalc_widgets.handout.journal import Journal, handout_key
 
 
 @pytest.fixture

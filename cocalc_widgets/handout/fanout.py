@@ -13,11 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _resume
-from ._progress import Progress
-from ._validate import short
-from .copyjob import CopyJob, CopyStatus
-from .errors import (
+from .._progress import Progress
+from .._validate import short
+from ..copyjob import CopyJob, CopyStatus
+from ..errors import (
     BadInput,
     CoCalcConnectionError,
     CoCalcError,
@@ -26,9 +25,10 @@ from .errors import (
     RateLimited,
     ServerError,
 )
+from . import _resume, _search
 
 if TYPE_CHECKING:
-    from .client import CoCalcClient
+    from ..client import CoCalcClient
     from .journal import Handout, Journal
 
 __all__ = ["CopyResult", "CopyResults", "copy_to_many", "wait_all"]
@@ -226,7 +226,8 @@ def copy_to_many(
     (another shape, duplicates) or options raise :class:`BadInput` before anything is sent.
 
     Every hand-out is written to a journal (``journal``: a path; default
-    ``.cocalc-widgets/journal.sqlite`` here, see :mod:`cocalc_widgets.journal`; ``False``: none).
+    ``.cocalc-widgets/journal.sqlite`` here, see :mod:`cocalc_widgets.handout.journal`;
+    ``False``: none).
     Running the same hand-out again (same source, path, targets and options):
 
     - after it finished (every copy ended), starts a new hand-out: every copy is sent again,
@@ -470,8 +471,6 @@ def wait_all(
     return results
 
 
-_PAGE = 1000  # CoCalc's maximum ``limit`` for a copy_path_status search
-_MAX_OFFSET = 100_000  # and its maximum ``offset``
 _PROBES = 4  # copies polled while none has finished (API v2)
 _FULL_ROUND_MIN = 2.0  # seconds: while probing, every copy is still polled at least this often
 _LOCAL_PAUSE = 0.05  # seconds between looks at copies that need no request (conat)
@@ -492,27 +491,17 @@ def _sweep(client: CoCalcClient, src: str, group: list[CopyResult]) -> list[Copy
     that still need a request of their own (only when the search failed or ran out)."""
     oldest = min(r.job.requested_at for r in group) + client.clock_skew - 5  # type: ignore[union-attr]
     wanted = {r.job.copy_path_id: r for r in group}  # type: ignore[union-attr]
-    offset = 0
-    while wanted:
-        try:
-            page = client.copy_path_status(
-                src_project_id=src, pending=False, limit=_PAGE, offset=offset
-            )
-        except CoCalcError:
-            return list(wanted.values())
-        found = page if isinstance(page, list) else [page]
-        for status in found:
-            result = wanted.pop(status.copy_path_id, None)
-            if result is not None:
-                result.job.seen(status)  # type: ignore[union-attr]
-        times = [s.time.timestamp() for s in found if s.time is not None]
-        # A short page is the end; a page that reaches back before our copies means that the
-        # ones not seen yet have not finished.
-        if len(found) < _PAGE or not times or min(times) < oldest:
-            return []
-        offset += _PAGE
-        if offset > _MAX_OFFSET:
-            return list(wanted.values())
+    try:
+        for page in _search.pages(client, oldest, src_project_id=src, pending=False):
+            for status in page:
+                result = wanted.pop(status.copy_path_id, None)
+                if result is not None:
+                    result.job.seen(status)  # type: ignore[union-attr]
+            if not wanted:
+                break
+    except (CoCalcError, _search.RanOut):
+        return list(wanted.values())
+    # The pages reached back before our copies: the ones not seen have not finished.
     return []
 
 

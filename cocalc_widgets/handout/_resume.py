@@ -26,18 +26,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .copyjob import CopyStatus
-from .errors import BadInput, CoCalcError, OutcomeUnknown
+from ..copyjob import CopyStatus
+from ..errors import BadInput, CoCalcError, OutcomeUnknown
+from . import _search
 from .journal import Handout, Journal, JournalRow, handout_key
 
 if TYPE_CHECKING:
-    from .client import CoCalcClient
+    from ..client import CoCalcClient
     from .fanout import CopyResult
 
 #: Seconds after the lost send before the search can be trusted to show the copy.
 GRACE = 5.0
-_PAGE = 1000  # CoCalc's largest ``limit`` for a copy_path_status search
-_MAX_OFFSET = 100_000  # and its largest ``offset``
 
 
 #: Journal states in which a target's copy has ended with a known outcome.
@@ -143,22 +142,11 @@ def find_lost(
     found: dict[tuple[str, str], CopyStatus] = {}
     try:
         for pending in (True, False):  # CoCalc's search gives one or the other
-            offset = 0
-            while offset <= _MAX_OFFSET:
-                page = client.copy_path_status(
-                    src_project_id=src_project_id,
-                    src_path=src_path,
-                    pending=pending,
-                    limit=_PAGE,
-                    offset=offset,
-                )
-                items = page if isinstance(page, list) else [page]
-                for status in items:
-                    _match(status, src_path, wanted, claimed, found, client.clock_skew)
-                stamps = [s.time.timestamp() for s in items if s.time is not None]
-                if len(items) < _PAGE or (stamps and min(stamps) < since):
-                    break  # newest first: the rest is older than the lost sends
-                offset += _PAGE
+            filters = {"src_project_id": src_project_id, "src_path": src_path, "pending": pending}
+            with contextlib.suppress(_search.RanOut):  # as far back as CoCalc lets us look
+                for page in _search.pages(client, since, **filters):
+                    for status in page:
+                        _match(status, src_path, wanted, claimed, found, client.clock_skew)
     except BadInput:
         return None  # no search on this server (API v2, conat)
     return found

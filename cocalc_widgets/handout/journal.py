@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import JournalError
+from ..errors import JournalError
 
 __all__ = [
     "DEFAULT_PATH",
