@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import ast
 import difflib
-import html
 import os
 import re
 import shlex
-import time
-from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -24,18 +20,18 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Enum, Float, Int, Unicode, observe
 
 from . import _validate as check
-from ._validate import short
 from .client import CoCalcClient
 from .copyjob import CopyStatus
 from .errors import AuthenticationError, BadInput, CoCalcError
 from .handout import CopyResults, copy_to_many, wait_all
+from .handout.tables import CopyStatusTable, HandoutTable, journal_status
+from .handout.tables import titles as project_titles
 
 __all__ = ["CoCalcMagics", "CopyStatusTable", "MagicError"]
 
 _MASK = "***"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _LIST_LITERAL = re.compile(r"[\[(][^\[\]()]*[\])]")
-_PER_PAGE = 50
 
 
 class MagicError(CoCalcError):
@@ -101,34 +97,6 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     if not project.strip():
         raise UsageError(f"cannot read {ref!r}: expected PROJECT[:PATH]")
     return project.strip(), path or None
-
-
-def _journal_status(src_project_id: str, src_path: str, row: Any) -> CopyStatus:
-    """A journal row as the :class:`CopyStatus` a copy search would show."""
-    from datetime import timezone
-
-    def when(t: float | None) -> datetime | None:
-        return None if t is None else datetime.fromtimestamp(t, timezone.utc)
-
-    ended = row.state in ("done", "failed", "not started", "unknown")
-    error = row.error if row.state in ("failed", "not started") else None
-    if row.state == "unknown":
-        error = "outcome unknown: the request may or may not have reached CoCalc" + (
-            f" ({row.error})" if row.error else ""
-        )
-    return CopyStatus(
-        copy_path_id=row.copy_id,
-        time=when(row.sent_at),
-        source_project_id=src_project_id,
-        source_path=src_path,
-        target_project_id=row.target_project_id,
-        target_path=row.target_path,
-        started=when(row.sent_at),
-        finished=(when(row.finished_at or row.sent_at) or datetime.now(timezone.utc))
-        if ended
-        else None,
-        error=error,
-    )
 
 
 def _projects(n: int) -> str:
@@ -494,7 +462,7 @@ class CoCalcMagics(Magics):
                 listing = self.client.projects()
             except CoCalcError:
                 listing = []  # no titles: the table shows project ids
-        titles = _titles(listing or [])
+        titles = project_titles(listing or [])
         what = []
         if args.src:
             what.append(f"from {titles.get(ids[args.src], ids[args.src])}")
@@ -526,7 +494,7 @@ class CoCalcMagics(Magics):
                     target_project_id=ids.get(args.target) if args.target else None,
                     src_path=args.path,
                 )
-        statuses = [_journal_status(c.src_project_id, c.src_path, c.row) for c in found]
+        statuses = [journal_status(c.src_project_id, c.src_path, c.row) for c in found]
         wanted = [
             s
             for s in statuses
@@ -548,7 +516,7 @@ class CoCalcMagics(Magics):
                 handouts = journal.handouts()
         except CoCalcError as err:
             raise _one_line(err, self._magic) from None
-        return _HandoutTable(str(target), handouts)
+        return HandoutTable(str(target), handouts)
 
     # -- %cocalc_embed ----------------------------------------------------------------------
     @magic_arguments()
@@ -592,212 +560,6 @@ class _Summary:
 
     def _repr_html_(self) -> str:
         return self.results.table_html()
-
-
-def _titles(projects: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """``{project_id: label}`` from a project listing: the title on one line, with the id's
-    first 8 characters when several projects share it; no entry for an untitled project."""
-    named: dict[str, str] = {}
-    for p in projects:
-        pid, title = p.get("project_id"), p.get("title")
-        if isinstance(pid, str) and isinstance(title, str) and title.strip():
-            named[pid.lower()] = " ".join(title.split())
-    seen: dict[str, int] = {}
-    for title in named.values():
-        seen[title] = seen.get(title, 0) + 1
-    return {
-        pid: title if seen[title] == 1 else f"{title} ({pid[:8]})" for pid, title in named.items()
-    }
-
-
-def _when(moment: datetime | None) -> str:
-    """A time in the kernel's time zone, to the second (``""`` if none)."""
-    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-class CopyStatusTable(list):
-    """What a ``%cocalc_copy_status`` search returns: the :class:`CopyStatus` objects it found
-    (a ``list``, in CoCalc's order), shown as a table: failures first, project titles where
-    known (else ids), state, start and finish times (in the kernel's time zone) and CoCalc's
-    error text. HTML in notebooks; ``repr`` is the same table as text. ``table(page=2)`` and
-    ``table_html(page=2)`` show further pages of a long result."""
-
-    def __init__(
-        self,
-        statuses: Iterable[CopyStatus] = (),
-        titles: Mapping[str, str] | None = None,
-        what: str = "Copies",
-    ) -> None:
-        super().__init__(statuses)
-        #: ``{project_id: title}`` of the projects known by title.
-        self.titles = dict(titles or {})
-        #: What was searched, e.g. ``"Copies from Instructor"``.
-        self.what = what
-
-    def project(self, project_id: str | None) -> str:
-        """A project's title, or its id where the title is not known."""
-        if not project_id:
-            return "?"
-        return self.titles.get(project_id.lower(), project_id)
-
-    @property
-    def failed(self) -> list[CopyStatus]:
-        """The copies that finished with an error."""
-        return [s for s in self if s.state == "failed"]
-
-    def counts(self) -> dict[str, int]:
-        """How many copies are in each state."""
-        counts: dict[str, int] = {}
-        for status in self:
-            counts[status.state] = counts.get(status.state, 0) + 1
-        return counts
-
-    def summary(self) -> str:
-        """One line: how many copies are in each state, failures first (``"none"`` if none)."""
-        counts = sorted(self.counts().items(), key=lambda item: (item[0] != "failed", item[0]))
-        return ", ".join(f"{n} {state}" for state, n in counts) or "none"
-
-    def _ordered(self) -> list[CopyStatus]:
-        bad = [s for s in self if s.state == "failed"]
-        return bad + [s for s in self if s.state != "failed"]
-
-    def _page(self, page: int, per_page: int) -> tuple[list[CopyStatus], int, int]:
-        for name, value in (("page", page), ("per_page", per_page)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise BadInput(f"{name} must be a positive integer, got {short(value)}")
-        pages = max(1, -(-len(self) // per_page))
-        page = min(page, pages)
-        return self._ordered()[(page - 1) * per_page : page * per_page], page, pages
-
-    def _source(self, s: CopyStatus) -> str:
-        return f"{self.project(s.source_project_id)}:{s.source_path or '?'}"
-
-    def _target(self, s: CopyStatus) -> str:
-        path = s.target_path or s.source_path or "?"
-        return f"{self.project(s.target_project_id)}:{path}"
-
-    @staticmethod
-    def _started(s: CopyStatus) -> str:
-        if s.started is None and s.scheduled is not None:
-            return f"scheduled {_when(s.scheduled)}"
-        return _when(s.started)
-
-    def table(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
-        """A plain-text table: the counts, then one line per copy with its source, target,
-        times and CoCalc's error text, failures first, ``per_page`` lines a page."""
-        rows, page, pages = self._page(page, per_page)
-        zone = datetime.now().astimezone().tzname() or "local time"
-        lines = [f"{self.what}: {self.summary()}" + (f" (times in {zone})" if rows else "")]
-        for s in rows:
-            started, finished = _when(s.started), _when(s.finished)
-            if started and started[:10] == finished[:10]:
-                finished = finished[11:]  # the same day: the time is enough
-            times = [f"started {started}"] if started else []
-            if not started and s.scheduled is not None:
-                times.append(f"scheduled {_when(s.scheduled)}")
-            if finished:
-                times.append(f"finished {finished}")
-            line = f"  {s.state:<9} {self._source(s)} -> {self._target(s)}"
-            line += "".join(f"  {t}" for t in times)
-            line += f"  ({' '.join(s.error.split())})" if s.error else ""
-            lines.append(line)
-        if pages > 1:
-            lines.append(f"  page {page} of {pages}: .table(page={min(page + 1, pages)})")
-        return "\n".join(lines)
-
-    def table_html(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
-        """The same table in HTML, for notebooks (the copy id in each row's tooltip)."""
-        rows, page, pages = self._page(page, per_page)
-        colors = {"done": "#2a7", "failed": "#c33"}
-        left = "style='text-align:left'"
-
-        def cell(
-            text: str, tip: str | None = None, color: str | None = None, pre: bool = False
-        ) -> str:
-            style = f"text-align:left{f';color:{color}' if color else ''}"
-            style += ";white-space:pre-wrap" if pre else ""
-            title = f" title='{html.escape(tip)}'" if tip else ""
-            return f"<td style='{style}'{title}>{html.escape(text)}</td>"
-
-        body = "".join(
-            "<tr>"
-            + cell(
-                s.state,
-                f"copy {s.copy_path_id}" if s.copy_path_id else None,
-                colors.get(s.state, "#888"),
-            )
-            + cell(self._source(s), s.source_project_id)
-            + cell(self._target(s), s.target_project_id)
-            + cell(self._started(s))
-            + cell(_when(s.finished))
-            + cell(s.error or "", pre=True)
-            + "</tr>"
-            for s in rows
-        )
-        zone = datetime.now().astimezone().tzname() or "local time"
-        more = (
-            f"<div>page {page} of {pages} (failures first): "
-            f"<code>.table_html(page={min(page + 1, pages)})</code></div>"
-            if pages > 1
-            else ""
-        )
-        head = "".join(
-            f"<th {left}>{h}</th>"
-            for h in ("state", "source", "target", "started", "finished", "error")
-        )
-        table = f"<table><tr>{head}</tr>{body}</table>" if rows else ""
-        return (
-            f"<div><b>{html.escape(self.what)}</b>: {html.escape(self.summary())}"
-            f"{f' (times in {html.escape(zone)})' if rows else ''}{table}{more}</div>"
-        )
-
-    def __repr__(self) -> str:
-        return self.table()
-
-    def _repr_html_(self) -> str:
-        return self.table_html()
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text("CopyStatusTable(...)" if cycle else self.table())
-
-
-class _HandoutTable(list):
-    """The hand-outs of a journal (a list of dicts), shown as a table."""
-
-    def __init__(self, path: str, handouts: list[dict[str, Any]]) -> None:
-        super().__init__(handouts)
-        self.path = path
-
-    @staticmethod
-    def _counts(item: dict[str, Any]) -> str:
-        return ", ".join(f"{n} {state}" for state, n in sorted(item["counts"].items()))
-
-    def __repr__(self) -> str:
-        lines = [f"Hand-outs in {self.path}:"]
-        for item in self:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item["updated"]))
-            running = " (running)" if item["running"] else ""
-            lines.append(
-                f"  {when} {item['src_project_id'][:8]}:{item['src_path']} -> "
-                f"{item['targets']} targets{running}: {self._counts(item)}"
-            )
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        rows = "".join(
-            "<tr>"
-            f"<td>{time.strftime('%Y-%m-%d %H:%M', time.localtime(i['updated']))}</td>"
-            f"<td><code>{html.escape(i['src_project_id'][:8])}:{html.escape(i['src_path'])}"
-            f"</code></td><td>{i['targets']}</td>"
-            f"<td>{'running' if i['running'] else ''}</td>"
-            f"<td>{html.escape(self._counts(i))}</td></tr>"
-            for i in self
-        )
-        return (
-            f"<div><b>Hand-outs</b> in <code>{html.escape(self.path)}</code><table><tr>"
-            "<th>updated</th><th>source</th><th>targets</th><th></th><th>copies</th></tr>"
-            f"{rows}</table></div>"
-        )
 
 
 def load_ipython_extension(ipython: Any) -> None:

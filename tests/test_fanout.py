@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 from cocalc_widgets import CopyJob, CopyStatus
 from cocalc_widgets.copyjob import CopyRequest
-from cocalc_widgets.handout.fanout import CopyResult, CopyResults, _poll_round
+from cocalc_widgets.handout import CopyResult, CopyResults
+from cocalc_widgets.handout.fanout import _poll_round
 
 SRC = "8e3c6a6e-1d4b-4a5a-9d0c-0f3a2b1c4d5e"
 

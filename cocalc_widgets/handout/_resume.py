@@ -33,7 +33,7 @@ from .journal import Handout, Journal, JournalRow, handout_key
 
 if TYPE_CHECKING:
     from ..client import CoCalcClient
-    from .fanout import CopyResult
+    from .results import CopyResult
 
 #: Seconds after the lost send before the search can be trusted to show the copy.
 GRACE = 5.0

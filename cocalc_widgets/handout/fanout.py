@@ -4,18 +4,15 @@ server's latency allows, not a hundred times one copy."""
 
 from __future__ import annotations
 
-import html
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._progress import Progress
 from .._validate import short
-from ..copyjob import CopyJob, CopyStatus
 from ..errors import (
     BadInput,
     CoCalcConnectionError,
@@ -26,182 +23,13 @@ from ..errors import (
     ServerError,
 )
 from . import _resume, _search
+from .results import BAD, CopyResult, CopyResults
 
 if TYPE_CHECKING:
     from ..client import CoCalcClient
-    from .journal import Handout, Journal
+    from .journal import Journal
 
 __all__ = ["CopyResult", "CopyResults", "copy_to_many", "wait_all"]
-
-#: The states after which nothing more happens to a copy, as far as the client can tell.
-_FINAL = ("done", "failed", "not started", "unknown", "done before", "failed before")
-_BAD = ("failed", "not started", "unknown", "failed before")
-_PER_PAGE = 50
-
-
-@dataclass
-class CopyResult:
-    """One target of a fan-out copy: its job (if started), final status, or the error."""
-
-    target_project_id: str
-    target_path: str | None
-    job: CopyJob | None = None
-    error: CoCalcError | None = None
-    label: str = ""
-    #: ``"done"`` or ``"failed"`` when an earlier run of the same hand-out finished this copy
-    #: (from the journal; nothing was sent this time).
-    before: str | None = None
-    #: CoCalc's error text of a copy that failed before.
-    before_error: str | None = None
-    #: Where the copy goes in its source's terms: ``(target_project_id, target path)``.
-    key: tuple[str, str] = ("", "")
-    #: Sent again on resuming an unfinished hand-out because it failed in the earlier run.
-    retried: bool = False
-
-    @property
-    def status(self) -> CopyStatus | None:
-        """The latest known status of the copy (``None`` if it never started)."""
-        return self.job.last_status if self.job else None
-
-    @property
-    def state(self) -> str:
-        """``done``, ``failed``, ``running``, ``pending``, ``scheduled``, ``not started``,
-        ``unknown`` (the reply to the copy request was lost: it may or may not have run), or
-        ``done before`` / ``failed before`` (an earlier run of the hand-out finished it)."""
-        if self.before is not None:
-            return f"{self.before} before"
-        if self.error is not None and (self.status is None or not self.status.done):
-            # A lost reply to the copy request: the copy may have run, so it is not "not started".
-            started = self.job is not None or isinstance(self.error, OutcomeUnknown)
-            return "unknown" if started else "not started"
-        return self.status.state if self.status else "pending"
-
-    @property
-    def finished(self) -> bool:
-        """Nothing more will happen to this target's copy as far as the client can tell: it
-        finished (well or not), could not start, or its outcome is unknown."""
-        return self.state in _FINAL
-
-    @property
-    def ok(self) -> bool:
-        """The copy finished without error (in this run or an earlier one)."""
-        if self.before is not None:
-            return self.before == "done"
-        return self.error is None and self.status is not None and self.status.ok
-
-    @property
-    def reason(self) -> str:
-        """Why it failed (CoCalc's text), or ``""``."""
-        if self.before == "failed":
-            return self.before_error or ""
-        if self.status is not None and self.status.error:
-            return self.status.error
-        return str(self.error) if self.error else ""
-
-
-class CopyResults(list):
-    """A list of :class:`CopyResult` with a summary table as its notebook display."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        # The hand-out's journal entry (copy_to_many), and the results already written to it.
-        self._handout: Handout | None = None
-        self._recorded: set[int] = set()
-        self._bar: Progress | None = None  # copy_to_many's progress bar, for wait_all to go on
-        #: One line on how this run relates to an earlier run of the same hand-out (a new
-        #: hand-out after a finished one, or a resumed unfinished one), or ``None``.
-        self.notice: str | None = None
-
-    def end_progress(self) -> None:
-        """End the hand-out's progress bar with the counts: for a hand-out sent and not waited
-        for (the bar turns amber); :func:`wait_all` ends it by itself."""
-        if self._bar is not None:
-            self._bar.close(None, self.summary())
-
-    @property
-    def jobs(self) -> list[CopyJob]:
-        """The jobs that started."""
-        return [r.job for r in self if r.job is not None]
-
-    @property
-    def failed(self) -> list[CopyResult]:
-        """The targets that failed (now or before), could not start, or whose outcome is
-        unknown."""
-        return [r for r in self if r.state in _BAD]
-
-    def counts(self) -> dict[str, int]:
-        """How many targets are in each state."""
-        counts: dict[str, int] = {}
-        for r in self:
-            counts[r.state] = counts.get(r.state, 0) + 1
-        return counts
-
-    def summary(self) -> str:
-        """One line: how many copies are done, failed, still running (and retried)."""
-        text = ", ".join(f"{n} {state}" for state, n in sorted(self.counts().items()))
-        retried = sum(r.retried for r in self)
-        return f"{text} ({retried} retried)" if retried else text
-
-    def __repr__(self) -> str:
-        return f"<CopyResults: {self.summary()}>"
-
-    def _ordered(self) -> list[CopyResult]:
-        """Failures first (in target order), then the rest."""
-        bad = [r for r in self if r.state in _BAD]
-        return bad + [r for r in self if r.state not in _BAD]
-
-    def _page(self, page: int, per_page: int) -> tuple[list[CopyResult], int, int]:
-        if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-            raise BadInput(f"page must be a positive integer, got {short(page)}")
-        if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
-            raise BadInput(f"per_page must be a positive integer, got {short(per_page)}")
-        pages = max(1, -(-len(self) // per_page))
-        page = min(page, pages)
-        rows = self._ordered()[(page - 1) * per_page : page * per_page]
-        return rows, page, pages
-
-    def table(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
-        """A plain-text table: the counts, then one line per target with CoCalc's reason,
-        failures first, ``per_page`` lines a page."""
-        rows, page, pages = self._page(page, per_page)
-        lines = [f"Copies: {self.summary()}"] + ([f"  {self.notice}"] if self.notice else [])
-        lines += [
-            # A reason on one line (rsync's errors come in several), so the columns stay.
-            f"  {r.state:<13} {r.label}"
-            + (" (retried)" if r.retried else "")
-            + (f"  ({' '.join(r.reason.split())})" if r.reason else "")
-            for r in rows
-        ]
-        if pages > 1:
-            lines.append(f"  page {page} of {pages}: .table(page={min(page + 1, pages)})")
-        return "\n".join(lines)
-
-    def table_html(self, page: int = 1, per_page: int = _PER_PAGE) -> str:
-        """The same table in HTML, for notebooks."""
-        rows, page, pages = self._page(page, per_page)
-        colors = {"done": "#2a7", "done before": "#2a7", "unknown": "#c80"}
-        colors.update({state: "#c33" for state in ("failed", "not started", "failed before")})
-        body = "".join(
-            "<tr>"
-            f"<td style='text-align:left'>{html.escape(r.label)}"
-            f"{' (retried)' if r.retried else ''}</td>"
-            f"<td style='text-align:left;color:{colors.get(r.state, '#888')}'>{r.state}</td>"
-            f"<td style='text-align:left'>{html.escape(r.reason)}</td>"
-            "</tr>"
-            for r in rows
-        )
-        more = (
-            f"<div>page {page} of {pages} (failures first): "
-            f"<code>.table_html(page={min(page + 1, pages)})</code></div>"
-            if pages > 1
-            else ""
-        )
-        notice = f"<div>{html.escape(self.notice)}</div>" if self.notice else ""
-        return (
-            f"<div><b>Copies</b>: {html.escape(self.summary())}{notice}"
-            "<table><tr><th style='text-align:left'>target</th><th>state</th>"
-            f"<th style='text-align:left'>reason</th></tr>{body}</table>{more}</div>"
-        )
 
 
 def copy_to_many(
@@ -466,7 +294,7 @@ def wait_all(
                 _resume.record_finals(results._handout, results, results._recorded)
     finally:
         _resume.record_finals(getattr(results, "_handout", None), results, results._recorded)
-        failed = any(r.state in _BAD for r in results)
+        failed = any(r.state in BAD for r in results)
         bar.close("failed" if failed else "done", results.summary())
     return results
 
