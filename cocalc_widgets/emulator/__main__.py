@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import add_emulator_arguments, run_emulator
+from .cli import add_emulator_arguments, run_emulator
 
 
 def main(argv: list[str] | None = None) -> int:

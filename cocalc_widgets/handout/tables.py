@@ -29,7 +29,7 @@ def colour(state: str) -> str:
     return _COLOURS.get(state, "#888")
 
 
-class RowTable(list):
+class RowTable(list[Any]):
     """A list of rows, each in a state: the counts, the rows failures first, and pages.
     Subclasses say a row's state (:meth:`row_state`) and which states are failures (``bad``)."""
 
@@ -222,7 +222,7 @@ class CopyStatusTable(RowTable):
         p.text("CopyStatusTable(...)" if cycle else self.table())
 
 
-class HandoutTable(list):
+class HandoutTable(list[dict[str, Any]]):
     """The hand-outs of a journal (a list of dicts), shown as a table."""
 
     def __init__(self, path: str, handouts: list[dict[str, Any]]) -> None:
