@@ -217,7 +217,6 @@ class Transport:
         *,
         timeout: tuple[float, float] = (5.0, 30.0),
         retry: RetrySettings | None = None,
-        session: requests.Session | None = None,
         pool_size: int = 10,
         verify: bool | str | None = None,
         host_note: str = "",
@@ -230,13 +229,12 @@ class Transport:
         #: ``REQUESTS_CA_BUNDLE``); a CA file's path trusts that authority.
         self.verify = verify
         self.retry = retry or RetrySettings()
-        self.session = session or requests.Session()
-        if session is None:
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=4, pool_maxsize=pool_size, max_retries=0
-            )
-            self.session.mount("http://", adapter)
-            self.session.mount("https://", adapter)
+        self.session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=4, pool_maxsize=pool_size, max_retries=0
+        )
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.auth = (api_key, "")
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"

@@ -60,9 +60,33 @@ _SHOW_IT = (
     "display(frame)); a run without a browser (nbclient, nbconvert, papermill, a script) shows "
     "no widget"
 )
+
+
+class Kind:
+    """The one protocol between :class:`CoCalcFrame` and its front end (``js/frame.js``, whose
+    ``TO_PYTHON`` and ``FROM_PYTHON`` name the same kinds): the ``kind`` of each custom message.
+
+    To the front end: ``setup`` (who relays, the sign-in token, every queued command; sent when
+    a view appears or the relaying view changes) and ``cmd`` (one command). From the front end:
+    ``hello`` and ``bye`` (a view appears, goes), ``state`` (CoCalc's bridge ready or not, with
+    its status reply), ``mode`` (``auto`` decided: bridge or navigate), ``ack`` and ``reply``
+    (CoCalc's answers to a command), ``log`` (a project-log event)."""
+
+    SETUP = "setup"
+    CMD = "cmd"
+    HELLO = "hello"
+    BYE = "bye"
+    STATE = "state"
+    MODE = "mode"
+    ACK = "ack"
+    REPLY = "reply"
+    LOG = "log"
+    TO_FRONT_END = frozenset({SETUP, CMD})
+    FROM_FRONT_END = frozenset({HELLO, BYE, STATE, MODE, ACK, REPLY, LOG})
+
+
 _NAVIGATE_ACTIONS = frozenset({"open", "closeall", "status"})
 _MAX_LOG = 100
-_UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN_REFRESH_AGE = 6 * 3600.0
 #: Seconds a waited command may go on while no view of the frame exists (nothing shows it: a
@@ -81,9 +105,6 @@ def _esm_path() -> Path:
 
 
 # -- validation (shared with the client) ------------------------------------------------------
-_short = check.short
-_check_project_id = check.project_id
-_check_path = check.path
 
 
 def _in_kernel() -> bool:
@@ -94,7 +115,7 @@ def _in_kernel() -> bool:
 
 def _check_timeout(value: object, name: str = "timeout") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
-        raise BadInput(f"{name} must be a positive number of seconds, got {_short(value)}")
+        raise BadInput(f"{name} must be a positive number of seconds, got {check.short(value)}")
     return float(value)
 
 
@@ -107,11 +128,11 @@ def _check_allow(value: object) -> str:
     if not isinstance(value, str):
         raise BadInput(
             "allow must be a string of permissions separated by ';' "
-            f"(e.g. {DEFAULT_ALLOW!r}, or '' for none), got {_short(value)}"
+            f"(e.g. {DEFAULT_ALLOW!r}, or '' for none), got {check.short(value)}"
         )
     if len(value) > _MAX_ALLOW or _CONTROL_RE.search(value):
         raise BadInput(
-            f"allow must be one line of at most {_MAX_ALLOW} characters, got {_short(value)}"
+            f"allow must be one line of at most {_MAX_ALLOW} characters, got {check.short(value)}"
         )
     directives = []
     for part in value.split(";"):
@@ -121,18 +142,18 @@ def _check_allow(value: object) -> str:
         feature, allowlist = words[0], words[1:]
         if "," in part:
             raise BadInput(
-                f"allow separates permissions with ';', not ',' (got {_short(value)}); "
+                f"allow separates permissions with ';', not ',' (got {check.short(value)}); "
                 f"e.g. {DEFAULT_ALLOW!r}"
             )
         if not _FEATURE_RE.match(feature):
             raise BadInput(
-                f"allow: {_short(feature)} is not a permission name like 'clipboard-read' or "
-                f"'fullscreen' (got {_short(value)})"
+                f"allow: {check.short(feature)} is not a permission name like 'clipboard-read' or "
+                f"'fullscreen' (got {check.short(value)})"
             )
         bad = [w for w in allowlist if not _ALLOWLIST_RE.match(w)]
         if bad:
             raise BadInput(
-                f"allow: {feature} is followed by {_short(bad[0])}, which is not an allowlist "
+                f"allow: {feature} is followed by {check.short(bad[0])}, which is not an allowlist "
                 "entry ('src', 'self', 'none', * or an origin like https://cocalc.example)"
             )
         directives.append(" ".join(words))
@@ -165,14 +186,14 @@ def plain_url(
     base, _ = _split_host(host)
     if display not in _DISPLAYS:
         raise BadInput(
-            f"display must be 'project', 'fullscreen' or 'default', got {_short(display)}"
+            f"display must be 'project', 'fullscreen' or 'default', got {check.short(display)}"
         )
     query = f"{_DISPLAYS[display]}session="
     if project_id is None:
         return f"{base}/app?{query}"
-    pid = _check_project_id(project_id)
+    pid = check.project_id(project_id)
     quoted = (
-        "" if path is None else "/".join(quote(p, safe="") for p in _check_path(path).split("/"))
+        "" if path is None else "/".join(quote(p, safe="") for p in check.path(path).split("/"))
     )
     return f"{base}/projects/{pid}/files/{quoted}?{query}"
 
@@ -208,9 +229,9 @@ def kiosk_url(
         if path is not None:
             raise BadInput("path needs a project_id")
         return f"{base}/app?{query}"
-    pid = _check_project_id(project_id)
+    pid = check.project_id(project_id)
     quoted = (
-        "" if path is None else "/".join(quote(p, safe="") for p in _check_path(path).split("/"))
+        "" if path is None else "/".join(quote(p, safe="") for p in check.path(path).split("/"))
     )
     return f"{base}/projects/{pid}/files/{quoted}?{query}"
 
@@ -329,9 +350,9 @@ class CoCalcFrame(anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         if project_id is not None:
-            project_id = _check_project_id(project_id)
+            project_id = check.project_id(project_id)
         if path is not None:
-            path = _check_path(path)
+            path = check.path(path)
         if auth_url is not None:
             if auth_token is not None or account_id is not None:
                 raise BadInput("give one of auth_url=, auth_token= or account_id=, not several")
@@ -348,17 +369,19 @@ class CoCalcFrame(anywidget.AnyWidget):
         base, origin = _split_host(host)
         url = kiosk_url(base, project_id, path, kiosk=bool(kiosk))
         if sign_in not in ("impersonate", "url"):
-            raise BadInput(f"sign_in must be 'impersonate' or 'url', got {_short(sign_in)}")
+            raise BadInput(f"sign_in must be 'impersonate' or 'url', got {check.short(sign_in)}")
         if auth_token is not None and (not isinstance(auth_token, str) or not auth_token.strip()):
             raise BadInput("auth_token must be a non-empty string")
         if account_id is not None:
-            account_id = _check_project_id(account_id, "account_id")
+            account_id = check.project_id(account_id, "account_id")
             if client is None and auth_token is None:
                 raise BadInput("account_id needs a client= to get an auth token with")
         if isinstance(height, bool) or not isinstance(height, (int, str)):
-            raise BadInput(f"height must be pixels (int) or a CSS length, got {_short(height)}")
+            raise BadInput(
+                f"height must be pixels (int) or a CSS length, got {check.short(height)}"
+            )
         if mode not in ("auto", "bridge", "navigate"):
-            raise BadInput(f"mode must be 'auto', 'bridge' or 'navigate', got {_short(mode)}")
+            raise BadInput(f"mode must be 'auto', 'bridge' or 'navigate', got {check.short(mode)}")
         bridge_wait = _check_timeout(bridge_wait, "bridge_wait")
         allow = _check_allow(allow)
         home = plain_url(base, project_id, path, display)
@@ -472,7 +495,7 @@ class CoCalcFrame(anywidget.AnyWidget):
     ) -> CommandHandle:
         """Send ``{"action": action, **fields}`` to CoCalc; returns a handle at once."""
         if not isinstance(action, str) or not action:
-            raise BadInput(f"action must be a non-empty string, got {_short(action)}")
+            raise BadInput(f"action must be a non-empty string, got {check.short(action)}")
         if "action" in fields:
             raise BadInput("give the action as the first argument, not as a field")
         if not self._kiosk:
@@ -507,7 +530,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             if leader is not None:
                 handle._mark_sent()
         if leader is not None:
-            self.send({"kind": "cmd", "cmds": [self._wire(handle)]})
+            self.send({"kind": Kind.CMD, "cmds": [self._wire(handle)]})
         return handle
 
     def open_file(
@@ -520,11 +543,11 @@ class CoCalcFrame(anywidget.AnyWidget):
         it has loaded, with ``{"status": "done", "action": "open", "path", "project_id",
         "mode": "navigate"}``.
         """
-        path = _check_path(path)
+        path = check.path(path)
         pid = project_id if project_id is not None else self._project_id
         if pid is None:
             raise BadInput("open_file needs a project_id (this frame shows no project)")
-        return self.command("open", project_id=_check_project_id(pid), path=path, timeout=timeout)
+        return self.command("open", project_id=check.project_id(pid), path=path, timeout=timeout)
 
     def status(self, *, timeout: float | None = None) -> CommandHandle:
         """Ask CoCalc for its ``connection`` and ``open_files`` (also mirrored in the traits).
@@ -710,7 +733,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             for h in handles:
                 h._mark_sent()
             msg: dict[str, Any] = {
-                "kind": "setup",
+                "kind": Kind.SETUP,
                 "leader": self._leader,
                 "cmds": [self._wire(h) for h in handles if not h.done()],
             }
@@ -749,7 +772,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         view = content.get("view")
         if not isinstance(view, str):
             return
-        if kind == "hello":
+        if kind == Kind.HELLO:
             origin = content.get("origin")
             if isinstance(origin, str):
                 self._page_origin = origin
@@ -761,7 +784,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             self._set_ready(False)
             self._send_setup(with_token=True)
             return
-        if kind == "bye":
+        if kind == Kind.BYE:
             with self._lock:
                 if view not in self._views:
                     return
@@ -778,23 +801,23 @@ class CoCalcFrame(anywidget.AnyWidget):
             return
         if view != self._leader:
             return  # a second view: its copies of replies are ignored
-        if kind == "mode":
+        if kind == Kind.MODE:
             self._decided(content)
-        elif kind == "state":
+        elif kind == Kind.STATE:
             reply = content.get("reply")
             if isinstance(reply, dict):
                 self._take_status(reply)
             if content.get("ready") and self.mode == "connecting":
                 self._decided({"mode": "bridge"})
             self._set_ready(bool(content.get("ready")))
-        elif kind == "ack":
+        elif kind == Kind.ACK:
             handle = self._handle_of(content)
             ack = content.get("ack")
             if handle is not None and isinstance(ack, dict):
                 handle._set_ack(ack)
-        elif kind == "reply":
+        elif kind == Kind.REPLY:
             self._on_reply(content)
-        elif kind == "log":
+        elif kind == Kind.LOG:
             event = content.get("event")
             if isinstance(event, dict):
                 self._on_log(event)

@@ -155,9 +155,6 @@ class CoCalcMagics(Magics):
     _secret_key: str | None = None  # the api_key setting; the trait itself only shows "***"
     _magic: str | None = None  # the magic running now: its errors are named after it
 
-    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
-
     @observe("api_key")
     def _hide_key(self, change: Any) -> None:
         """Keep the key out of ``%config CoCalcMagics`` (and so out of saved outputs)."""

@@ -16,6 +16,19 @@
 // from what the frame knows) and "connecting" (mode "auto" while it waits up to bridge_wait for
 // the bridge's first answer; then it stays in bridge mode or falls back, once, to navigate).
 
+// The one protocol with the Python side (cocalc_widgets/frame.py's Kind): the `kind` of each
+// custom message, 2 from Python and 7 to it.
+export const FROM_PYTHON = Object.freeze({ SETUP: "setup", CMD: "cmd" });
+export const TO_PYTHON = Object.freeze({
+  HELLO: "hello",
+  BYE: "bye",
+  STATE: "state",
+  MODE: "mode",
+  ACK: "ack",
+  REPLY: "reply",
+  LOG: "log",
+});
+
 export const POLL_MS = 300;
 export const ACK_DELAY_MS = 250;
 export const SLOW_READY_MS = 8000;
@@ -572,13 +585,13 @@ function render({ model, el }) {
     },
     onReady: (reply) => {
       setStatus("ready");
-      send({ kind: "state", ready: true, reply });
+      send({ kind: TO_PYTHON.STATE, ready: true, reply });
     },
-    onUnready: () => send({ kind: "state", ready: false }),
-    onResult: (id, reply, ack) => send({ kind: "reply", id, reply, ack }),
-    onAck: (id, ack) => send({ kind: "ack", id, ack }),
+    onUnready: () => send({ kind: TO_PYTHON.STATE, ready: false }),
+    onResult: (id, reply, ack) => send({ kind: TO_PYTHON.REPLY, id, reply, ack }),
+    onAck: (id, ack) => send({ kind: TO_PYTHON.ACK, id, ack }),
     onLog: (event) => {
-      if (leader) send({ kind: "log", event });
+      if (leader) send({ kind: TO_PYTHON.LOG, event });
       else if (!settled && earlyLogs.length < 20) earlyLogs.push(event); // until we know
     },
     onMode: (mode, detail) => {
@@ -586,7 +599,7 @@ function render({ model, el }) {
         navigateReason = `CoCalc's IFrame bridge did not answer within ${bridgeWaitMs / 1000} s`;
         setStatus(navigateNote());
       }
-      if (leader) send({ kind: "mode", mode, ...detail });
+      if (leader) send({ kind: TO_PYTHON.MODE, mode, ...detail });
     },
   });
 
@@ -657,7 +670,7 @@ function render({ model, el }) {
 
   const onCustom = (msg) => {
     if (!isPlainObject(msg)) return;
-    if (msg.kind === "setup") {
+    if (msg.kind === FROM_PYTHON.SETUP) {
       if (typeof msg.auth_token === "string") load(msg.auth_token);
       else if (signin === "none") load(null);
       settled = true;
@@ -667,7 +680,7 @@ function render({ model, el }) {
           if (loaded) startRelay();
           else relay.armFallback(2 * bridgeWaitMs); // if the kiosk page never finishes loading
         }
-        for (const event of earlyLogs.splice(0)) send({ kind: "log", event });
+        for (const event of earlyLogs.splice(0)) send({ kind: TO_PYTHON.LOG, event });
         relay.enqueue(msg.cmds);
       } else {
         earlyLogs.length = 0;
@@ -677,7 +690,7 @@ function render({ model, el }) {
           if (loaded) setStatus("loaded (another view of this frame relays the commands)");
         }
       }
-    } else if (msg.kind === "cmd" && leader) {
+    } else if (msg.kind === FROM_PYTHON.CMD && leader) {
       relay.enqueue(msg.cmds);
     }
   };
@@ -697,7 +710,7 @@ function render({ model, el }) {
 
   if (signin === "none") load(null);
   else setStatus("waiting for the kernel to sign in (run the cell if this stays)");
-  send({ kind: "hello", origin: pageOrigin });
+  send({ kind: TO_PYTHON.HELLO, origin: pageOrigin });
 
   return () => {
     globalThis.removeEventListener("message", onWindowMessage);
@@ -711,7 +724,7 @@ function render({ model, el }) {
       globalThis.document.removeEventListener(fullscreen.event, showFullscreen);
       if (isFullscreen()) Promise.resolve(fullscreen.exit()).catch(() => {});
     }
-    send({ kind: "bye" });
+    send({ kind: TO_PYTHON.BYE });
   };
 }
 

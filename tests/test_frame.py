@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import warnings
@@ -936,3 +937,24 @@ def test_allow_adds_no_message_per_command_and_a_change_is_one_update(
     assert len(front.sent) == 4 and updates and updates[0]["state"] == {"allow": "fullscreen"}
     frame.allow = "fullscreen"  # the same value: nothing
     assert len(front.sent) == 4
+
+
+def test_the_frame_and_its_front_end_speak_one_declared_protocol() -> None:
+    from pathlib import Path
+
+    from cocalc_widgets.frame import Kind
+
+    js = (Path(__file__).resolve().parents[1] / "js" / "frame.js").read_text()
+
+    def declared(name: str) -> set[str]:
+        body = re.search(rf"export const {name} = Object\.freeze\(\{{(.*?)\}}\);", js, re.S)
+        assert body, name
+        return set(re.findall(r':\s*"(\w+)"', body.group(1)))
+
+    assert declared("FROM_PYTHON") == Kind.TO_FRONT_END
+    assert declared("TO_PYTHON") == Kind.FROM_FRONT_END
+    assert len(Kind.TO_FRONT_END | Kind.FROM_FRONT_END) == 9
+    # Every message either side sends names its kind through the declaration.
+    assert not re.search(r'kind: "', js) and 'msg.kind === "' not in js
+    source = Path(frame_module.__file__).read_text()
+    assert not re.search(r'"kind": "|kind == "', source.split('"""', 2)[2])
