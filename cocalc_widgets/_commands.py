@@ -226,24 +226,27 @@ class CommandHandle:
             text += f", {self.elapsed:.1f} s of {self.timeout:g} s"
         return text + ">"
 
-    # -- transitions (called by the frame) -----------------------------------------------------
-    def _mark_sent(self) -> None:
+    # -- transitions: the frame that issued the command calls these, nobody else ----------------
+    def mark_sent(self) -> None:
+        """The front end has the command (queued next to the IFrame)."""
         with self._lock:
             if self._state == QUEUED:
                 self._state = SENT
 
-    def _mark_unsent(self) -> None:
+    def mark_unsent(self) -> None:
+        """The view relaying it went away: queued again, for the next view."""
         with self._lock:
             if self._state in (SENT, ACKNOWLEDGED):
                 self._state = QUEUED
 
-    def _set_ack(self, ack: dict[str, Any]) -> None:
+    def set_ack(self, ack: dict[str, Any]) -> None:
+        """CoCalc acknowledged the command (``open``'s first reply)."""
         with self._lock:
             if self._state not in _FINAL:
                 self.ack = ack
                 self._state = ACKNOWLEDGED
 
-    def _resolve(self, reply: dict[str, Any], ack: dict[str, Any] | None = None) -> bool:
+    def resolve(self, reply: dict[str, Any], ack: dict[str, Any] | None = None) -> bool:
         """Finish with CoCalc's final reply; ``False`` if the command had already finished."""
         with self._lock:
             if self._state in _FINAL:

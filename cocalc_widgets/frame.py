@@ -528,7 +528,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             self._pending[handle.id] = handle
             leader = self._leader
             if leader is not None:
-                handle._mark_sent()
+                handle.mark_sent()
         if leader is not None:
             self.send({"kind": Kind.CMD, "cmds": [self._wire(handle)]})
         return handle
@@ -731,7 +731,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         with self._lock:
             handles = [self._pending[k] for k in sorted(self._pending)]
             for h in handles:
-                h._mark_sent()
+                h.mark_sent()
             msg: dict[str, Any] = {
                 "kind": Kind.SETUP,
                 "leader": self._leader,
@@ -794,7 +794,7 @@ class CoCalcFrame(anywidget.AnyWidget):
                 self._leader = self._views[-1] if self._views else None
                 if self._leader is None:
                     for h in self._pending.values():
-                        h._mark_unsent()
+                        h.mark_unsent()
             self._set_ready(False)
             if self._leader is not None:
                 self._send_setup(with_token=False)
@@ -814,7 +814,7 @@ class CoCalcFrame(anywidget.AnyWidget):
             handle = self._handle_of(content)
             ack = content.get("ack")
             if handle is not None and isinstance(ack, dict):
-                handle._set_ack(ack)
+                handle.set_ack(ack)
         elif kind == Kind.REPLY:
             self._on_reply(content)
         elif kind == Kind.LOG:
@@ -863,7 +863,7 @@ class CoCalcFrame(anywidget.AnyWidget):
         if reply.get("status") == "error":
             mesg = reply.get("mesg")
             self.set_trait("last_error", f"CoCalc answered {handle.action!r} with an error: {mesg}")
-        handle._resolve(reply, ack if isinstance(ack, dict) else None)
+        handle.resolve(reply, ack if isinstance(ack, dict) else None)
 
     def _on_log(self, event: dict[str, Any]) -> None:
         self.set_trait("project_log", [*self.project_log, event][-_MAX_LOG:])
