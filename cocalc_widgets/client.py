@@ -554,7 +554,7 @@ class CoCalcClient:
                 raise BadInput(
                     "copy_path_status takes either a copy_path_id or search filters, not both"
                 )
-            return self._run("copy_status", method, copy_path_id, {})
+            return self._run("copy_status", method, copy_path_id, None)
         if filters["src_project_id"] is None and filters["target_project_id"] is None:
             raise BadInput(
                 "copy_path_status needs a copy_path_id, or src_project_id and/or "

@@ -77,14 +77,17 @@ class CopyStatus:
         )
 
     @classmethod
-    def from_v2(cls, copy_id: str, body: dict[str, Any], request: CopyRequest) -> CopyStatus:
-        """Build from a v2 ``copy-path-status`` reply plus what we asked for."""
+    def from_v2(
+        cls, copy_id: str, body: dict[str, Any], request: CopyRequest | None
+    ) -> CopyStatus:
+        """Build from a v2 ``copy-path-status`` reply plus what we asked for (``None``: a copy
+        looked up by its id alone, whose projects and paths v2 does not say)."""
         return cls(
             copy_path_id=copy_id,
-            source_project_id=request.src_project_id,
-            source_path=request.src_path,
-            target_project_id=request.target_project_id,
-            target_path=request.target,
+            source_project_id=request.src_project_id if request else None,
+            source_path=request.src_path if request else None,
+            target_project_id=request.target_project_id if request else None,
+            target_path=request.target if request else None,
             started=_parse_time(body.get("started")),
             finished=_parse_time(body.get("finished")),
             error=body.get("copy_error") or None,

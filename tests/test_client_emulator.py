@@ -173,3 +173,15 @@ def test_v1_only_calls_on_a_v2_only_server_say_why(tmp_path):
             with pytest.raises(BadInput, match="exclude= is not supported by CoCalc's API v2"):
                 client.copy_path_between_projects(a, "f", b, exclude="x")
             assert emu.request_count(endpoint="projects/copy-path") == 0
+
+
+@pytest.mark.parametrize("api", ["v1", "v2"])
+def test_a_copy_looked_up_by_its_id_alone(emulator, api):
+    (emulator.project_path(emulator.pa) / "f").write_text("x")
+    emulator.copy_delay = 0.3
+    with make_client(emulator, api) as client:
+        job = client.copy_path_between_projects(emulator.pa, "f", emulator.pb)
+        assert job.copy_path_id
+        status = client.copy_path_status(job.copy_path_id)  # a fresh look-up: no request known
+        assert status.copy_path_id == job.copy_path_id and status.state in ("pending", "running", "done")
+        assert job.wait(timeout=10).ok and client.copy_path_status(job.copy_path_id).ok

@@ -118,7 +118,7 @@ class Generation:
     def copy(self, request: CopyRequest) -> CopyJob:
         raise NotImplementedError
 
-    def copy_status(self, copy_path_id: str, request: CopyRequest) -> CopyStatus:
+    def copy_status(self, copy_path_id: str, request: CopyRequest | None) -> CopyStatus:
         raise NotImplementedError
 
     def copy_search(self, filters: dict[str, Any]) -> list[CopyStatus]:

@@ -162,7 +162,7 @@ class V1(Generation):
             lost.message += f"; {len(matches)} matching copies were found, so it is ambiguous"
         raise lost
 
-    def copy_status(self, copy_path_id: str, request: CopyRequest) -> CopyStatus:
+    def copy_status(self, copy_path_id: str, request: CopyRequest | None) -> CopyStatus:
         reply = self._post("copy_path_status", {"copy_path_id": copy_path_id})
         data = reply.get("data")
         if isinstance(data, list):

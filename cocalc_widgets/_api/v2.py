@@ -113,7 +113,7 @@ class V2(Generation):
         # No id: the server copied before it answered (outside KuCalc).
         return CopyJob(None, request, last=finished_now(request, reply), api=self.name)
 
-    def copy_status(self, copy_path_id: str, request: CopyRequest) -> CopyStatus:
+    def copy_status(self, copy_path_id: str, request: CopyRequest | None) -> CopyStatus:
         reply = self._post(_STATUS, {"copy_id": copy_path_id}, safe=True)
         return CopyStatus.from_v2(copy_path_id, reply, request)
 
