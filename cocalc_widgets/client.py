@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from . import _validate as check
-from ._api import COPY_EXTRAS, OPERATIONS, ClientSettings, Generation, generations
+from ._api import ClientSettings, generations
+from ._api.router import Router, labelled
 from ._http import RetrySettings, Transport
 from ._pacing import Pacer
 from .copyjob import CopyJob, CopyRequest, CopyStatus, _parse_time
-from .errors import AuthenticationError, BadInput, CoCalcError, NotADirectory
+from .errors import AuthenticationError, BadInput, NotADirectory
 from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
 
 __all__ = ["AuthLink", "AuthToken", "CoCalcClient", "ExecResult", "FileEntry", "OrgToken", "Pong"]
@@ -64,25 +64,6 @@ def _has_null_leaf(value: Any) -> bool:
     if isinstance(value, list):
         return not value or any(_has_null_leaf(v) for v in value)
     return False
-
-
-def _labelled(fn: Callable[[], _T], method: str, api: str) -> Callable[[], _T]:
-    """``fn`` whose errors name ``method`` (and the generation that answered)."""
-
-    def call() -> _T:
-        try:
-            return fn()
-        except CoCalcError as err:
-            _relabel(err, method, api)
-            raise
-
-    return call
-
-
-def _relabel(err: CoCalcError, method: str, api: str) -> None:
-    if err.route is None:
-        err.route = f"{api} {err.endpoint}" if err.endpoint else api
-    err.endpoint = method
 
 
 def _file_entry(raw: dict[str, Any]) -> FileEntry:
@@ -154,8 +135,6 @@ class CoCalcClient:
         if check.seconds(copy_wait, "copy_wait", allow_none=False) == 0:
             raise BadInput("copy_wait must be more than 0 seconds")
         key, self._key_source = _resolve_key(api_key)
-        self._requested: str = api
-        self._lock = threading.Lock()
         self._transport = Transport(
             key,
             timeout=tuple(timeout),  # type: ignore[arg-type]
@@ -167,11 +146,10 @@ class CoCalcClient:
             host_note=host_note,
         )
         self._settings = ClientSettings(copy_wait=float(copy_wait), workers=max(1, pool_size))
-        self._gens: dict[str, Generation] = {
+        gens = {
             name: cls(self._transport, self.host, self._settings) for name, cls in known.items()
         }
-        # What the server speaks, per generation, once asked (api="auto").
-        self._spoken: dict[str, bool] = {}
+        self._router = Router(gens, api, self.host)
         #: What a hand-out uses: checked requests, starting and watching copies, the pacer.
         self.copies = Copies(self)
 
@@ -189,23 +167,14 @@ class CoCalcClient:
 
     def close(self) -> None:
         """Close the HTTP connections (conat copies still running keep theirs until they end)."""
-        for gen in self._gens.values():
-            gen.close()
+        self._router.close()
         self._transport.close()
 
     @property
     def api(self) -> str:
         """The API generation copies go to: ``"v1"``, ``"v2"`` or ``"conat"``; ``"auto"``
         until the server was asked (other calls may go elsewhere: see :attr:`api_versions`)."""
-        if self._requested != "auto":
-            return self._requested
-        for gen in self._candidates("copy"):
-            spoken = self._spoken.get(gen.name)
-            if spoken is None:
-                return "auto"
-            if spoken:
-                return gen.name
-        return "auto"
+        return self._router.api
 
     @property
     def api_versions(self) -> tuple[str, ...]:
@@ -213,9 +182,7 @@ class CoCalcClient:
 
         Asks the server the first time (one read-only request per generation not yet known);
         with a fixed ``api`` it is that one, unasked."""
-        if self._requested != "auto":
-            return (self._requested,)
-        return tuple(name for name, gen in self._gens.items() if self._speaks(gen, "api_versions"))
+        return self._router.api_versions()
 
     @property
     def requests_sent(self) -> int:
@@ -250,104 +217,7 @@ class CoCalcClient:
 
     def detect_api(self) -> str:
         """The API generation copies go to on this server (asked once; remembered)."""
-        return self._generation("copy", "detect_api").name
-
-    # -- routing --------------------------------------------------------------------------------
-    def _candidates(self, op: str) -> list[Generation]:
-        gens = [g for g in self._gens.values() if op in g.prefers]
-        return sorted(gens, key=lambda g: g.prefers[op])
-
-    def _speaks(self, gen: Generation, method: str) -> bool:
-        with self._lock:
-            known = self._spoken.get(gen.name)
-            if known is None:
-                try:
-                    known = gen.probe()
-                except CoCalcError as err:  # named after the call made, not the probe's route
-                    err.route = gen.name
-                    err.endpoint = method
-                    raise
-                self._spoken[gen.name] = known
-            return known
-
-    def _generation(self, op: str, method: str, needs: Iterable[str] = ()) -> Generation:
-        """The generation that runs ``op`` for ``method``: the chosen one (``api="v1"``, ...),
-        or the best one the server speaks that can send every option in ``needs``."""
-        needs = set(needs)
-        what = OPERATIONS[op]
-        if self._requested != "auto":
-            gen = self._gens[self._requested]
-            if op not in gen.prefers:
-                others = " or ".join(g.name for g in self._candidates(op))
-                raise BadInput(
-                    f"{method} ({what}) is not in CoCalc's API {gen.name}, which this client is "
-                    f"set to use (api={gen.name!r}); CoCalc has it in API {others}: use "
-                    "api='auto' to let the client choose",
-                    endpoint=method,
-                )
-            self._check_extras(gen, needs, method)
-            return gen
-        lacking: list[Generation] = []
-        for gen in self._candidates(op):
-            if not self._speaks(gen, method):
-                continue
-            if needs - gen.copy_extras:
-                lacking.append(gen)
-                continue
-            return gen
-        if lacking:
-            self._check_extras(lacking[0], needs, method, also=lacking[1:])
-        names = " or ".join(g.name for g in self._candidates(op))
-        # Say what the server does speak (asking the generations not asked yet, once each).
-        speaks = [name for name, gen in self._gens.items() if self._speaks(gen, method)]
-        if speaks:
-            why = f"which this server does not speak (it speaks {', '.join(speaks)})"
-        else:
-            asked = ", ".join(g.probe_route for g in self._candidates(op))
-            why = f"and this server answers none of them (asked {asked}): is it a CoCalc server?"
-            path = urlsplit(self.host).path
-            if path:
-                why += (
-                    f" The host has a path ({path}): drop it unless CoCalc is served under it "
-                    f"(host={check.origin_of(self.host)!r})"
-                )
-        raise BadInput(f"{method} ({what}) needs CoCalc's API {names}, {why}", endpoint=method)
-
-    def _check_extras(
-        self, gen: Generation, needs: set[str], method: str, also: Sequence[Generation] = ()
-    ) -> None:
-        """Raise :class:`BadInput` unless ``gen`` can send every copy option in ``needs``;
-        ``also``: the server's other generations that cannot either (for the message)."""
-        gens = [gen, *also]
-        names = [name for name in COPY_EXTRAS if name in needs]
-        where = {name: [g.name for g in gens if name in g.copy_extras] for name in names}
-        which = "this client is set to use" if self._requested != "auto" else "this server speaks"
-        for name in names:
-            if not where[name]:
-                others = [g.name for g in self._candidates("copy") if name in g.copy_extras]
-                hint = f" (CoCalc has it in API {' and '.join(others)})" if others else ""
-                raise BadInput(
-                    f"{name}= is not supported by CoCalc's API "
-                    f"{' or '.join(g.name for g in gens)}, which {which}{hint}",
-                    endpoint=method,
-                )
-        if set(names) - gen.copy_extras:  # each option is somewhere, but not all in one
-            together = " together with ".join(f"{name}=" for name in names)
-            each = "; ".join(f"{name}= only in API {', '.join(where[name])}" for name in names)
-            raise BadInput(
-                f"no API generation of this server takes {together} in one copy ({each}): "
-                "leave one of them out",
-                endpoint=method,
-            )
-
-    def _run(self, op: str, method: str, *args: Any, needs: Iterable[str] = ()) -> Any:
-        """Run ``op`` on the generation chosen for it; errors name ``method``."""
-        gen = self._generation(op, method, needs)
-        try:
-            return getattr(gen, op)(*args)
-        except CoCalcError as err:
-            _relabel(err, method, gen.name)
-            raise
+        return self._router.choose("copy", "detect_api").name
 
     def call(self, endpoint: str, **fields: Any) -> dict[str, Any]:
         """Call any endpoint of API v1 or v2: a v1 name (``"user_search"``) or a v2 path
@@ -357,19 +227,15 @@ class CoCalcClient:
         if not isinstance(endpoint, str) or not endpoint.strip("/") or ".." in endpoint:
             raise BadInput(f"endpoint must be an endpoint name, got {endpoint!r}")
         endpoint = endpoint.strip("/")
-        api = self.detect_api() if self._requested == "auto" else self._requested
-        gen = self._gens[api]
+        api = self.detect_api()
+        gen = self._router.gens[api]
         if "call" not in gen.prefers:
             raise BadInput(
                 f"call() sends API v1 or v2 requests, and this client uses API {api}: "
                 "use call_hub(name, *args) or call_project(project_id, name, *args)",
                 endpoint="call",
             )
-        try:
-            return gen.call(endpoint, fields)
-        except CoCalcError as err:
-            _relabel(err, endpoint, api)
-            raise
+        return labelled(lambda: gen.call(endpoint, fields), endpoint, api)()
 
     def call_hub(self, name: str, *args: Any, timeout: float | None = None) -> Any:
         """Call a function of CoCalc's hub through the conat bridge, e.g.
@@ -380,7 +246,7 @@ class CoCalcClient:
         Nothing is re-sent after a lost reply."""
         name = _check_function(name)
         timeout = check.seconds(timeout, "timeout")
-        return self._run("call_hub", "call_hub", name, list(args), timeout)
+        return self._router.call_hub(name, list(args), timeout)
 
     def call_project(
         self, project_id: str, name: str, *args: Any, timeout: float | None = None
@@ -390,7 +256,7 @@ class CoCalcClient:
         project_id = check.project_id(project_id)
         name = _check_function(name)
         timeout = check.seconds(timeout, "timeout")
-        return self._run("call_project", "call_project", project_id, name, list(args), timeout)
+        return self._router.call_project(project_id, name, list(args), timeout)
 
     # -- copies ---------------------------------------------------------------------------------
     def copy_path_between_projects(
@@ -433,7 +299,7 @@ class CoCalcClient:
             scheduled=scheduled,
             wait_until_done=wait_until_done,
         )
-        return self._start_copy(request)
+        return self._router.copy(request)
 
     def _copy_request(
         self,
@@ -473,49 +339,6 @@ class CoCalcClient:
             )
         return request
 
-    def _start_copy(self, request: CopyRequest, op: str = "copy") -> CopyJob:
-        """Send a checked copy request on the generation that has its options (``op``:
-        ``"copy_many"`` for one of a fan-out's, which prefers API v1 where the server still
-        has it: half the requests of v2, and a search that settles a lost send)."""
-        needs = [name for name in COPY_EXTRAS if getattr(request, name) is not None]
-        method = "copy_path_between_projects"
-        gen = self._generation(op, method, needs)
-        try:
-            job = gen.copy(request)
-        except CoCalcError as err:
-            _relabel(err, method, gen.name)
-            raise
-        # A background copy's own errors, or a status request's.
-        label = method if job.background else "copy_path_status"
-        job.wrap_poll(lambda poll: _labelled(poll, label, gen.name))
-        return job
-
-    def _watch(
-        self,
-        copy_path_id: str,
-        request: CopyRequest,
-        api: str | None,
-        requested_at: float | None = None,
-    ) -> CopyJob:
-        """A job for a copy started earlier (by id, on the generation that started it), at
-        ``requested_at`` (our clock, seconds since the epoch; ``None``: unknown, long ago)."""
-        name = api if api in self._gens and api != "conat" else self.detect_api()
-        gen = self._gens[name]
-        if "copy_status" not in gen.prefers:
-            raise BadInput(f"copies started on API {name} cannot be looked up by id")
-        job = CopyJob(
-            copy_path_id,
-            request,
-            poll=_labelled(
-                lambda: gen.copy_status(copy_path_id, request), "copy_path_status", name
-            ),
-            schedule=self.poll_schedule,
-            api=name,
-        )
-        # When it was sent, not now: a status search pages back to there (the fan-out's sweep).
-        job.requested_at = requested_at if requested_at is not None else 0.0
-        return job
-
     def copy_path_status(
         self,
         copy_path_id: str | None = None,
@@ -547,38 +370,37 @@ class CoCalcClient:
             "pending": check.flag(pending, "pending"),
             "failed": check.flag(failed, "failed"),
         }
-        method = "copy_path_status"
         if copy_path_id is not None:
             copy_path_id = check.project_id(copy_path_id, "copy_path_id")
             if any(v is not None for v in filters.values()):
                 raise BadInput(
                     "copy_path_status takes either a copy_path_id or search filters, not both"
                 )
-            return self._run("copy_status", method, copy_path_id, None)
+            return self._router.copy_status(copy_path_id)
         if filters["src_project_id"] is None and filters["target_project_id"] is None:
             raise BadInput(
                 "copy_path_status needs a copy_path_id, or src_project_id and/or "
                 "target_project_id to search"
             )
         search = {k: v for k, v in filters.items() if v is not None}
-        return self._run("copy_search", method, search)
+        return self._router.copy_search(search)
 
     def copy_path_delete(self, copy_path_id: str) -> str:
         """Cancel a scheduled copy that has not run yet (API v1 only). Returns CoCalc's message."""
         copy_path_id = check.project_id(copy_path_id, "copy_path_id")
-        return self._run("copy_delete", "copy_path_delete", copy_path_id)
+        return self._router.copy_delete(copy_path_id)
 
     # -- files, exec, projects ------------------------------------------------------------------
     def write_text_file_to_project(self, project_id: str, path: str, content: str) -> None:
         """Write ``content`` to ``path`` in the project (creating folders, replacing the file)."""
         project_id, path = check.project_id(project_id), check.path(path)
         content = check.text(content, "content")
-        self._run("write_file", "write_text_file_to_project", project_id, path, content)
+        self._router.write_file(project_id, path, content)
 
     def read_text_file_from_project(self, project_id: str, path: str) -> str:
         """Read a text file from a project (API v1 or conat)."""
         project_id, path = check.project_id(project_id), check.path(path)
-        return self._run("read_file", "read_text_file_from_project", project_id, path)
+        return self._router.read_file(project_id, path)
 
     def list_files(self, project_id: str, path: str = "", hidden: bool = False) -> list[FileEntry]:
         """The files and folders in a project's folder (``""``: its home), through the conat
@@ -587,7 +409,7 @@ class CoCalcClient:
         path = "" if path == "" else check.path(path).rstrip("/")
         hidden = bool(check.flag(hidden, "hidden"))
         try:
-            entries = self._run("list_files", "list_files", project_id, path, hidden)
+            entries = self._router.list_files(project_id, path, hidden)
         except NotADirectory as err:
             err.message = (
                 f"{path!r} in project {project_id} is a file, not a folder: list_files lists "
@@ -621,7 +443,7 @@ class CoCalcClient:
             "bash": check.flag(bash, "bash"),
             "err_on_exit": check.flag(err_on_exit, "err_on_exit"),
         }
-        return self._run("exec", "project_exec", check.project_id(project_id), fields)
+        return self._router.exec(check.project_id(project_id), fields)
 
     def create_project(
         self,
@@ -640,7 +462,7 @@ class CoCalcClient:
             "license": None if license is None else check.text(license, "license"),
             "start": check.flag(start, "start"),
         }
-        return self._run("create_project", "create_project", fields)
+        return self._router.create_project(fields)
 
     # -- auth tokens ----------------------------------------------------------------------------
     def user_auth(self, account_id: str, password: str = "") -> AuthToken:
@@ -651,12 +473,12 @@ class CoCalcClient:
         (valid 24 h). The token is a secret: its repr is hidden."""
         account_id = check.project_id(account_id, "account_id")
         password = check.text(password, "password")
-        return AuthToken(self._run("user_auth", "user_auth", account_id, password))
+        return AuthToken(self._router.user_auth(account_id, password))
 
     def revoke_auth_token(self, token: str) -> None:
         """Revoke an auth token (from :meth:`user_auth` or :meth:`create_token`) at once
         (conat). A browser already signed in with it stays signed in."""
-        self._run("revoke_auth_token", "revoke_auth_token", _check_token(token))
+        self._router.revoke_auth_token(_check_token(token))
 
     def create_token(self, user: str) -> OrgToken:
         """A sign-in token for a member of an organization you administer (conat
@@ -668,7 +490,7 @@ class CoCalcClient:
             raise BadInput(
                 f"user must be an account id or an email address, got {check.short(user)}"
             )
-        token, url = self._run("create_token", "create_token", user.strip())
+        token, url = self._router.create_token(user.strip())
         return OrgToken(AuthToken(token), AuthLink(url))
 
     # -- the rest -------------------------------------------------------------------------------
@@ -676,7 +498,7 @@ class CoCalcClient:
         """Check that the server answers (conat or API v1); returns its clock and the round trip
         time."""
         start = time.monotonic()
-        now = self._run("ping", "ping")
+        now = self._router.ping()
         return Pong(now=_parse_time(now), latency=time.monotonic() - start)
 
     def query(self, query: dict[str, Any], options: list[Any] | None = None) -> Any:
@@ -692,9 +514,8 @@ class CoCalcClient:
             )
         if options is not None and not isinstance(options, list):
             raise BadInput("options must be a list")
-        if options is not None:  # API v2 drops them: a generation that sends them
-            return self._run("query_options", "query", query, options, _has_null_leaf(query))
-        return self._run("query", "query", query, None, _has_null_leaf(query))
+        # With options, a generation that sends them (API v2 drops them).
+        return self._router.query(query, options, _has_null_leaf(query))
 
     def projects(self) -> list[dict[str, Any]]:
         """Your projects, as dicts with ``project_id``, ``title`` and ``description``."""
@@ -728,12 +549,12 @@ class Copies:
 
     def check_many(self) -> None:
         """Raise unless the server can take a fan-out's copies (asks it at most once)."""
-        self._client._generation("copy_many", "copy_to_many")
+        self._client._router.choose("copy_many", "copy_to_many")
 
     def start(self, request: CopyRequest, *, many: bool = False) -> CopyJob:
         """Send the copy: on the best generation for one copy, or for one of many (``many``:
         API v1 where the server still has it, whose search watches them all)."""
-        return self._client._start_copy(request, "copy_many" if many else "copy")
+        return self._client._router.copy(request, many=many)
 
     def watch(
         self,
@@ -744,7 +565,9 @@ class Copies:
     ) -> CopyJob:
         """A job for a copy started earlier (by id, on the generation ``api`` that started it)
         at ``requested_at`` (seconds since the epoch; ``None``: unknown, long ago)."""
-        return self._client._watch(copy_path_id, request, api, requested_at)
+        # When it was sent, not now: a status search pages back to there (the fan-out's sweep).
+        when = requested_at if requested_at is not None else 0.0
+        return self._client._router.watch(copy_path_id, request, api, when)
 
     @property
     def pacer(self) -> Pacer:

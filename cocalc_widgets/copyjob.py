@@ -77,9 +77,7 @@ class CopyStatus:
         )
 
     @classmethod
-    def from_v2(
-        cls, copy_id: str, body: dict[str, Any], request: CopyRequest | None
-    ) -> CopyStatus:
+    def from_v2(cls, copy_id: str, body: dict[str, Any], request: CopyRequest | None) -> CopyStatus:
         """Build from a v2 ``copy-path-status`` reply plus what we asked for (``None``: a copy
         looked up by its id alone, whose projects and paths v2 does not say)."""
         return cls(

@@ -157,11 +157,6 @@ class Generation:
     def query(self, query: dict[str, Any], options: list[Any] | None, read: bool) -> Any:
         raise NotImplementedError
 
-    def query_options(self, query: dict[str, Any], options: list[Any], read: bool) -> Any:
-        """A query whose ``options`` the generation sends (API v2's ``user-query`` drops
-        them, so it has no ``query_options``)."""
-        return self.query(query, options, read)
-
     def call(self, endpoint: str, fields: dict[str, Any]) -> Any:
         raise NotImplementedError
 
