@@ -245,9 +245,14 @@ class LabNotebook:
         self.name = name
 
     def open(self, timeout: float = 60.0) -> LabNotebook:
-        """Load the notebook and wait for its cells and an idle kernel."""
+        """Load the notebook and wait for all its cells and an idle kernel."""
         self.page.goto(self.lab.notebook_url(self.name), timeout=timeout * 1000)
-        self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=timeout * 1000)
+        # The cells appear after the first one, not with it: on a loaded machine Notebook 7
+        # showed 1 cell of 14 with its kernel already idle. Wait for the file's last cell.
+        count = len(json.loads((self.lab.root_dir / self.name).read_text())["cells"])
+        self.page.locator(".jp-Notebook .jp-Cell").nth(max(count - 1, 0)).wait_for(
+            timeout=timeout * 1000
+        )
         self.page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.wait_for(
             timeout=timeout * 1000
         )
