@@ -249,18 +249,24 @@ def test_forged_messages_in_jupyterlab(
     actions = sorted({p["action"] for k, p in cmds if k == "unknown"})
     cfg = _forge_cfg(pid, rounds=40, every=25, actions=actions)
 
+    # The forgery goes at the bridge, so the frame must get there: mode "auto" as a user has it,
+    # with a bridge_wait long enough for a kiosk page loading on a loaded machine (the default
+    # 10 s once ran out there, and the frame rightly fell back to navigate mode: READY False).
+    # The first command waits for that readiness within its timeout, the cell a little longer.
+    bridge_wait, timeout = 30, 60
     cells = [
         "from cocalc_widgets.frame import CoCalcFrame\n"
-        f"frame = CoCalcFrame({pid!r}, 'hello.txt', host={emu.url!r}, height=260, timeout=60)\n"
+        f"frame = CoCalcFrame({pid!r}, 'hello.txt', host={emu.url!r}, height=260,\n"
+        f"                    timeout={timeout}, bridge_wait={bridge_wait})\n"
         "frame",
-        "s = await frame.status()\nprint('READY', frame.ready, s['status'])",
+        "s = await frame.status()\nprint('READY', frame.ready, frame.mode, s['status'])",
         LAB_CELL,
     ]
     write_notebook(lab.root_dir / "forged_lab.ipynb", cells)
     nb = LabNotebook(page, lab, "forged_lab.ipynb").open()
     nb.run_cell(0)
-    out = nb.run_cell(1, timeout=40)
-    assert "READY True done" in out, out
+    out = nb.run_cell(1, timeout=timeout + 30)
+    assert "READY True bridge done" in out, out
 
     page.evaluate(FORGER_HTML.split("<script>")[1].split("window.addEventListener")[0])
     page.evaluate(
