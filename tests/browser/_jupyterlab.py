@@ -167,13 +167,16 @@ def start_jupyterlab(
             tls_args.append(f"--ServerApp.keyfile={tls.key_file}")
     token = secrets.token_hex(16)
     log_path = base / ("jupyterlab.log" if app == "lab" else "notebook.log")
+    # ``python -m jupyter lab`` would run the ``jupyter-lab`` found first on PATH (jupyter_core
+    # looks there), possibly another Python's with its own packages; the app's own module keeps
+    # the server and its kernels on this interpreter, the one running the tests.
+    module = {"lab": "jupyterlab", "notebook": "notebook"}[app]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
-                "jupyter",
-                app,
+                module,
                 "--no-browser",
                 "--ip=127.0.0.1",
                 f"--port={port}",
@@ -275,7 +278,12 @@ class LabNotebook:
         cell = self.cells().nth(i)
         before = self.prompt(i)
         for attempt in range(3):
-            cell.locator(".cm-content").click()
+            try:
+                cell.locator(".cm-content").click()
+            except Exception as err:  # say what stood in the way (a dialog, once, unexplained)
+                raise AssertionError(
+                    f"cell {i} could not be clicked; open dialogs: {self._dialogs()!r}"
+                ) from err
             self.page.keyboard.press("Shift+Enter")
             start = time.monotonic()
             while time.monotonic() - start < 10:
@@ -295,6 +303,11 @@ class LabNotebook:
                 return self.output(i)
             self._pause()
         raise AssertionError(f"cell {i} did not finish in {timeout} s; output: {self.output(i)}")
+
+    def _dialogs(self) -> list[str]:
+        """The text of every dialog open on the page."""
+        dialogs = self.page.locator("dialog, .jp-Dialog")
+        return [dialogs.nth(k).inner_text(timeout=5000) for k in range(dialogs.count())]
 
     def _pause(self) -> None:
         # Not time.sleep: Playwright's sync API runs route handlers (the context's request
