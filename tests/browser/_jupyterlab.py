@@ -307,7 +307,13 @@ class LabNotebook:
     def _dialogs(self) -> list[str]:
         """The text of every dialog open on the page."""
         dialogs = self.page.locator("dialog, .jp-Dialog")
-        return [dialogs.nth(k).inner_text(timeout=5000) for k in range(dialogs.count())]
+        texts = []
+        for k in range(dialogs.count()):
+            try:
+                texts.append(dialogs.nth(k).inner_text(timeout=5000))
+            except Exception as err:  # closed meanwhile
+                texts.append(f"({err.__class__.__name__})")
+        return texts
 
     def _pause(self) -> None:
         # Not time.sleep: Playwright's sync API runs route handlers (the context's request
