@@ -259,11 +259,40 @@ class LabNotebook:
         self.page.locator(".jp-Notebook .jp-CodeCell .cm-content").first.wait_for(
             timeout=timeout * 1000
         )
+        self._wait_for_kernel(timeout)
         if self.lab.app == "notebook":
             self.page.locator(NOTEBOOK7_IDLE).wait_for(timeout=timeout * 1000)
         else:
             self.page.get_by_text("| Idle").first.wait_for(timeout=timeout * 1000)
         return self
+
+    def _wait_for_kernel(self, timeout: float) -> None:
+        """Wait until the server runs a kernel for this notebook.
+
+        On a loaded machine the page may start the notebook's session before it has the kernel
+        specs, find no kernel to start, and ask ("Select Kernel", JupyterLab 4.6's
+        SessionContext.startKernel; seen twice in Notebook 7). The idle indicator then shows
+        with no kernel at all. Answer as a user would: the notebook's Python 3.
+        """
+        verify: str | bool = str(self.lab.ca_file) if self.lab.ca_file else True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = requests.get(
+                f"{self.lab.url}/api/sessions",
+                params={"token": self.lab.token},
+                timeout=10,
+                verify=verify,
+            )
+            if r.ok and any(s.get("path") == self.name and s.get("kernel") for s in r.json()):
+                return
+            dialog = self.page.locator(".jp-Dialog", has_text="Select Kernel")
+            if dialog.count():
+                dialog.locator("select").first.select_option(label="Python 3 (ipykernel)")
+                dialog.locator("button.jp-mod-accept").click()
+            self.page.wait_for_timeout(100)
+        raise AssertionError(
+            f"no kernel for {self.name} in {timeout} s; open dialogs: {self._dialogs()!r}"
+        )
 
     def cells(self) -> Any:
         return self.page.locator(".jp-Notebook .jp-Cell")
