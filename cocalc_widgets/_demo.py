@@ -214,6 +214,7 @@ def _run(args: argparse.Namespace, notebooks: Path, work: Path, temporary: bool)
                 lab.wait(10)
             except subprocess.TimeoutExpired:
                 os.killpg(lab.pid, signal.SIGKILL)
+                lab.wait()  # gone (its port closed) before the demo says it stopped
         log.close()
         emu.stop()
 

@@ -169,4 +169,6 @@ def test_cocalc_copy_on_a_conat_only_server_keeps_concurrency_bounded(tmp_path, 
         most = max(sum(1 for s, f in spans if s <= start_ < f) for start_, _ in spans)
         # blocking copies in flight: at most the client's pool (max(10, max_in_flight)), many at once
         assert 3 <= most <= 10 and len(spans) == 14
-        assert took < 14 * 0.3 / 2  # not one after another
+        # Not one after another (that takes 14 x 0.3 = 4.2 s at least; two waves of 10 take
+        # about 0.6 s): the overlap itself is checked above, this is room for a loaded machine.
+        assert took < 14 * 0.3

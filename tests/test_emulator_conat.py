@@ -130,10 +130,12 @@ def _copy_body(emu, **extra):
 def test_copy_outlasting_the_timeout_answers_408_then_completes_once(api, emulator):
     (emulator.project_path(emulator.pa) / "slow.txt").write_text("slow")
     target = emulator.project_path(emulator.pb) / "slow.txt"
-    emulator.copy_delay = 1.0
+    # The bridge answers at its 0.3 s timeout, long before the copy (3 s) ends: room for a loaded
+    # machine on both sides (at 1 s the copy could end before a slow reply, or the check below).
+    emulator.copy_delay = 3.0
     started = time.time()
     r = api.conat("hub", _copy_body(emulator, timeout=300))
-    assert time.time() - started < 0.9
+    assert time.time() - started < emulator.copy_delay / 2
     assert r.json() == hub_error(emulator, "projects.copyPathBetweenProjects", "timeout", "408")
     assert not target.exists()  # the copy goes on...
     assert emulator.wait_idle(10)
@@ -147,7 +149,7 @@ def test_default_timeout_is_15_seconds(api, emulator, monkeypatch):
     assert _api_conat.DEFAULT_TIMEOUT_MS == 15000
     monkeypatch.setattr(_api_conat, "DEFAULT_TIMEOUT_MS", 300)  # no 15 s wait in a test
     (emulator.project_path(emulator.pa) / "slow.txt").write_text("slow")
-    emulator.copy_delay = 1.0
+    emulator.copy_delay = 3.0  # ten times the (patched) timeout: it ends well after the answer
     r = api.conat("hub", _copy_body(emulator))  # no timeout in the body
     assert r.json() == hub_error(emulator, "projects.copyPathBetweenProjects", "timeout", "408")
     assert emulator.wait_idle(10) and len(emulator.ledger) == 1

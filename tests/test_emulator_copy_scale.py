@@ -220,7 +220,9 @@ def test_paging_over_v1_with_many_rows(tmp_path):
         assert len(seen) == len(set(seen)) == 5000
         assert seen == [op.copy_path_id for op in _scan(emu.copies, src=src, failed=True,
                                                          pending=False, limit=10**6)]
-        assert slowest < 0.5, f"{slowest * 1000:.0f} ms for a page"
+        # A guard against a pathological page (a scan per row), ten times bench/emulator_scale.py's
+        # 0.5 s: this is no benchmark, and a loaded machine is many times slower.
+        assert slowest < 5.0, f"{slowest * 1000:.0f} ms for a page"
 
 
 def test_many_copies_over_http_run_at_once(tmp_path):

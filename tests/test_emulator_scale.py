@@ -16,6 +16,10 @@ from cocalc_widgets.cli import build_parser
 from cocalc_widgets.emulator import Emulator
 
 N_PROJECTS = 5000
+#: The timings here are guards against a pathological slowdown (a metadata write per project, a
+#: scan per lookup), ten times what bench/emulator_scale.py measures against (5 s, 1 s, 20 ms):
+#: on a 2-core machine at a load average of 10 making the projects took 3.5 s, not 0.3 s.
+GUARD = 10
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def big(tmp_path_factory):
 
 
 def test_5000_projects_are_made_fast_with_one_metadata_write(big, tmp_path, monkeypatch):
-    assert big.create_seconds < 5.0, f"{big.create_seconds:.2f} s"
+    assert big.create_seconds < 5.0 * GUARD, f"{big.create_seconds:.2f} s"
     assert len(big.ids) == len(set(big.ids)) == N_PROJECTS
     assert all(big.project_path(pid).is_dir() for pid in big.ids[:: N_PROJECTS // 10])
     emu = Emulator(data_dir=tmp_path)
@@ -56,7 +60,7 @@ def test_listing_5000_projects(big):
     took = time.perf_counter() - start
     rows = r.json()["query"]["projects"]
     assert len(rows) == N_PROJECTS and {row["title"] for row in rows} >= {"Student 1", "Student 5000"}
-    assert took < 1.0, f"{took:.3f} s"
+    assert took < 1.0 * GUARD, f"{took:.3f} s"
 
 
 def test_one_project_is_found_without_a_scan(big):
@@ -68,7 +72,7 @@ def test_one_project_is_found_without_a_scan(big):
         found = session.post(f"{big.url}/api/v1/query", json={"query": query}, auth=auth,
                              timeout=10).json()["query"]["projects"]
     assert found["title"] == "Student 1235" and found["users"] == {big.account_id: {"group": "owner"}}
-    assert best < 0.02, f"{best * 1000:.1f} ms"
+    assert best < 0.02 * GUARD, f"{best * 1000:.1f} ms"
 
 
 def _timed(call) -> float:

@@ -110,7 +110,9 @@ def test_v2_probes_the_oldest_copies_until_one_finishes_then_polls_all():
     start = time.monotonic()
     wait_all(client, results, progress=False)
     assert all(r.ok for r in results)
-    assert time.monotonic() - start < 0.6 + 0.5  # seen soon after they finished
+    # Seen soon after they finished (0.6 s): the schedule polls every 0.12 s by then; the rest
+    # is room for a loaded machine, far below waiting out a slow schedule.
+    assert time.monotonic() - start < 0.6 + 1.0
     early = [t for t in client.calls if t < client.finish_at]
     assert len(early) <= 4 * 8  # only the probes while nothing had finished (not 40 per round)
     assert len(client.calls) < 40 * 2 + len(early)

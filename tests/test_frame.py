@@ -812,7 +812,7 @@ def test_in_marimo_awaiting_or_blocking_on_a_reply_fails_at_once(monkeypatch: py
         asyncio.run(h._wait())
     with pytest.raises(RuntimeError, match="between cell runs"):
         h.result()
-    assert time.monotonic() - start < 1
+    assert time.monotonic() - start < 30 / 3  # at once, not after the 30 s timeout
     seen = []
     h.add_done_callback(lambda handle: seen.append(handle.reply))  # the form that works there
     front.reply(h.id, STATUS)

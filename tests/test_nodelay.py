@@ -79,7 +79,9 @@ def test_server_loads_it_from_the_command_line(tmp_path) -> None:
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1",
+            # jupyter_server's own module: ``-m jupyter server`` runs the first jupyter-server
+            # on PATH, which may be another Python's.
+            [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
              "--port=0", "--allow-root", "--IdentityProvider.token=t",
              f"--ServerApp.root_dir={tmp_path}",
              "--ServerApp.jpserver_extensions=cocalc_widgets.nodelay=True"],

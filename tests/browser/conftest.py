@@ -17,7 +17,8 @@ Fixtures (reusable by every module under tests/browser/):
 - ``https_browser`` (session), ``https_context``, ``https_page`` (function): as ``browser``,
   ``context`` and ``page``, with a Chromium that trusts ``loopback_tls`` (``_https.py``).
 - ``https_lab`` (module): JupyterLab over https on port 443 (origin ``https://127.0.0.1``) whose
-  kernels trust ``loopback_tls``; skips, saying why, when port 443 cannot be bound here.
+  kernels trust ``loopback_tls``; skips, saying why, when port 443 cannot be bound here (while
+  another server holds it, after waiting up to ``PORT_443_WAIT`` for it to go).
 - ``serve_http`` (function): ``serve_http(app_or_pages) -> "http://127.0.0.1:PORT"``, a werkzeug
   server in a thread (a WSGI app, or a dict ``{"/path": "<html>"}``), stopped at teardown.
 - ``kiosk_emulator`` (function): ``kiosk_emulator(**settings) -> RunningEmulator`` with ``url``,
@@ -28,6 +29,7 @@ Fixtures (reusable by every module under tests/browser/):
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,6 +347,10 @@ def kiosk_emulator(tmp_path: Path) -> Iterator[Callable[..., RunningEmulator]]:
         emu.stop()
 
 
+#: How long ``https_lab`` waits for port 443 when another server holds it (seconds).
+PORT_443_WAIT = 300.0
+
+
 @pytest.fixture(scope="module")
 def https_lab(tmp_path_factory: pytest.TempPathFactory, loopback_tls: Any) -> Iterator[Any]:
     """JupyterLab over https on 127.0.0.1:443 whose kernels trust ``loopback_tls``; skips with
@@ -353,15 +359,27 @@ def https_lab(tmp_path_factory: pytest.TempPathFactory, loopback_tls: Any) -> It
     from _https import port_problem
     from _jupyterlab import start_jupyterlab
 
-    problem = port_problem(443)
-    if problem:
-        pytest.skip(f"no https JupyterLab on port 443: {problem}")
-    server = start_jupyterlab(
-        tmp_path_factory.mktemp("https-lab"),
-        port=443,
-        tls=loopback_tls,
-        env={"REQUESTS_CA_BUNDLE": str(loopback_tls.ca_file)},
-    )
+    # Another test run on this machine (a shared machine runs several suites) holds port 443 for
+    # its own https module, a minute or two: wait for it, then skip as before.
+    deadline = time.monotonic() + PORT_443_WAIT
+    while True:
+        problem = port_problem(443)
+        if problem is None:
+            try:
+                server = start_jupyterlab(
+                    tmp_path_factory.mktemp("https-lab"),
+                    port=443,
+                    tls=loopback_tls,
+                    env={"REQUESTS_CA_BUNDLE": str(loopback_tls.ca_file)},
+                )
+                break
+            except RuntimeError:
+                problem = port_problem(443)
+                if problem is None:  # not a race for the port: a real failure
+                    raise
+        if "taken" not in problem or time.monotonic() > deadline:
+            pytest.skip(f"no https JupyterLab on port 443: {problem}")
+        time.sleep(1)
     try:
         yield server
     finally:

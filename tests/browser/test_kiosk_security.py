@@ -100,6 +100,8 @@ def test_own_window_messages_are_ignored(kiosk_emulator, fake_https_sites, page)
                    window.postMessage({action: "status"}, "*");
                    window.postMessage({action: "bogus"}, "*"); }"""
     )
+    # Both arrive (a loaded machine may take a while), then the page has time to answer wrongly.
+    frame.wait_for_function("window.selfSeen.length >= 2", timeout=10000)
     time.sleep(0.8)
     assert frame.evaluate("window.selfSeen") == [{"action": "status"}, {"action": "bogus"}]
     assert len(received(page)) == 1  # only the readiness reply from before
@@ -126,6 +128,16 @@ def test_replies_go_only_to_the_sender(kiosk_emulator, fake_https_sites, page):
     n = len(received(page))
     spy.locator("body").evaluate(
         "() => window.sendToKiosk({action: 'bogus'}, 'https://cocalc.test')"
+    )
+    # The answer arrives (a loaded machine may take a while), then time for a second one.
+    spy.locator("body").evaluate(
+        """() => new Promise((resolve, reject) => {
+          const start = Date.now();
+          const check = () => window.received.length > 0 ? resolve()
+            : Date.now() - start > 10000 ? reject(new Error("no answer in 10 s"))
+            : setTimeout(check, 20);
+          check();
+        })"""
     )
     time.sleep(0.5)
     got = spy.locator("body").evaluate("() => window.received")

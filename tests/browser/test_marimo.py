@@ -189,5 +189,7 @@ def test_a_cell_that_awaits_a_command_fails_at_once_naming_marimos_limit(
     said.wait_for(timeout=30000)
     text = said.inner_text()
     seconds = float(text.split("AWAITED in ")[1].split(" s")[0])
-    assert seconds < 1.0, text  # not the 30 s timeout
+    # At once (milliseconds on an idle machine), not after the command's 30 s timeout: a third
+    # of it is room enough for a loaded machine and still tells the two apart.
+    assert seconds < 30 / 3, text
     assert "between cell runs" in text and "add_done_callback" in text, text
