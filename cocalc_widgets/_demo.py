@@ -109,8 +109,7 @@ def _lab_command(work: Path, port: int, token: str) -> list[str]:
     cmd = [
         sys.executable,
         "-m",
-        "jupyter",
-        "lab",
+        "jupyterlab",  # this interpreter's JupyterLab (`-m jupyter lab` runs PATH's jupyter-lab)
         "--no-browser",
         "--ip=127.0.0.1",
         f"--port={port}",
