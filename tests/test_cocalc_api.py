@@ -151,7 +151,7 @@ def test_errors_cocalc_api_users_see(hub, server):
     with pytest.raises(RuntimeError, match=re.escape("banned -- please wait at least #{BAN")):
         hub.call("system.generateUserAuthToken", [{"user_account_id": student}])
     project = Project(server.api_key, server.url, server.projects["Student 2"])
-    with pytest.raises(RuntimeError, match=r"^Error: command ''false' \(args=\)' exited with nonzero code 1 -- stderr=''"):
+    with pytest.raises(RuntimeError, match=r"^command ''false' \(args=\)' exited with nonzero code 1 -- stderr=''"):
         project.system.exec(command="false")
     with pytest.raises(RuntimeError, match=r"^Error: unknown function 'system\.nope'$"):
         hub.call("system.nope", [])

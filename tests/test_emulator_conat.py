@@ -440,11 +440,12 @@ def test_exec(api, emulator):
     assert reply == {"type": "blocking", "stdout": "", "stderr": "", "exit_code": 3}
     reply = api.project(emulator.pa, "system.exec", {"command": "exit 3", "bash": True})
     # CoCalc's executeCode: a bash command is named as given, any other with its args.
-    assert reply["error"].startswith("Error: command 'exit 3' exited with nonzero code 3 -- stderr=''")
+    # executeCode's error is a plain string: no "Error: " prefix (as the real server answers)
+    assert reply["error"].startswith("command 'exit 3' exited with nonzero code 3 -- stderr=''")
     reply = api.project(emulator.pa, "system.exec",
                         {"command": "bash", "args": ["-c", "echo oops >&2; exit 42"]})
     assert reply["error"].startswith(
-        "Error: command ''bash' (args=-c echo oops >&2; exit 42)' exited with nonzero code 42 "
+        "command ''bash' (args=-c echo oops >&2; exit 42)' exited with nonzero code 42 "
         "-- stderr='oops\n'")
     reply = api.project(emulator.pa, "system.exec", {"command": "sleep 5", "timeout": 0.3})
     assert "killed command" in reply["error"]

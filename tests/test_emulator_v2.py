@@ -115,4 +115,4 @@ def test_v2_user_query_write_text_file_and_exec(api, emulator):
     assert "--allow-exec" in r.json()["error"]
     emulator.allow_exec = True
     r = api.v2("exec", {"project_id": emulator.pa, "command": "echo", "args": ["hi"]})
-    assert r.json() == {"stdout": "hi\n", "stderr": "", "exit_code": 0}
+    assert r.json() == {"stdout": "hi\n", "stderr": "", "exit_code": 0, "type": "blocking"}

@@ -23,8 +23,8 @@ from werkzeug.wrappers import Request, Response
 from . import _accounts as accounts
 from . import _jupyter as jupyter
 from . import _projects as projects
-from ._copy import exclude_option, timeout_option
-from ._exec import run_exec
+from ._copy import exclude_option, missing_source, timeout_option
+from ._exec import ExecFailed, run_exec
 from ._files import listing, read_text, write_text
 from ._http import HttpError, get_api_key, json_response, read_body
 from ._ops import Banned, NoAccess, OpFailed, create_project
@@ -62,15 +62,18 @@ class _MethodError(Exception):
     (the method's own reply, which the bridge passes on); or, with ``bridge=True``, the bridge's
     own failure (its timeout, a bad timeout) with CoCalc's ``callHub`` suffix."""
 
-    def __init__(self, message: str, code: str = "undefined", *, bridge: bool = False) -> None:
+    def __init__(
+        self, message: str, code: str = "undefined", *, bridge: bool = False, plain: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.bridge = bridge
+        self.plain = plain  # thrown as a string, not an Error: no "Error: " prefix
 
     def text(self, subject: str, name: object) -> str:
         """The ``error`` text of the bridge's answer."""
         if not self.bridge:
-            return f"Error: {self}"
+            return str(self) if self.plain else f"Error: {self}"
         return f"{self} - callHub: subject='{subject}', name='{js_str(name)}', code='{self.code}' "
 
 
@@ -186,6 +189,8 @@ def _worded(method: Method, call: _Call, name: str) -> Callable[[], object]:
             raise _MethodError(BANNED) from None
         except NoAccess:
             raise _MethodError(NOT_COLLABORATOR) from None
+        except ExecFailed as err:
+            raise _MethodError(str(err), plain=True) from None
         except OpFailed as err:
             raise _MethodError(str(err)) from None
         except Exception as err:  # never a traceback page
@@ -278,8 +283,10 @@ def _copy_path_between_projects(call: _Call) -> None:
     if target != src and not state.is_collaborator(account_id, target):
         raise OpFailed("user must be collaborator on target project")
     if opts.get("src_path") is None:
-        raise OpFailed("src_path must be specified")
+        raise OpFailed("path must be specified")  # the project's copyPath says so
     src_path = js_str(opts["src_path"])
+    if call.ctx.single_user:
+        missing_source(state, str(src), src_path)
     target_path = src_path if opts.get("target_path") is None else js_str(opts["target_path"])
     exclude, timeout = exclude_option(opts.get("exclude")), timeout_option(opts.get("timeout"))
     try:

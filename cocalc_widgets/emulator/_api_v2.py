@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from werkzeug.wrappers import Request, Response
 
 from . import _projects as projects
-from ._copy import WAIT_LIMIT_S
+from ._copy import WAIT_LIMIT_S, missing_source
 from ._exec import run_exec
 from ._files import write_text
 from ._http import HttpError, get_api_key, json_response, nextjs_404, read_body
@@ -86,7 +86,9 @@ def copy_path(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed(str(err)) from None
     timeout = js_number(body["timeout"]) if body.get("timeout") is not None else None
     wait = True if body.get("wait_until_done") is None else js_loose_true(body["wait_until_done"])
-    wait = wait or ctx.single_user  # outside KuCalc every copy is synchronous
+    if ctx.single_user:  # outside KuCalc every copy is synchronous, its source looked at first
+        wait = True
+        missing_source(ctx.state, body["src_project_id"], path)
     try:
         op = ctx.copies.submit(
             source_project_id=body["src_project_id"],
@@ -170,7 +172,7 @@ def exec_(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         raise OpFailed("user must be a collaborator on the project")
     if body.get("command") is None:
         raise OpFailed("command must be specified")
-    return run_exec(
+    result = run_exec(
         ctx.state,
         ctx.account_id,
         body["project_id"],
@@ -178,6 +180,7 @@ def exec_(ctx: ApiContext, body: dict, signed_in: bool) -> dict:
         allow_exec=ctx.allow_exec,
         name="project_exec",
     )
+    return {**result, "type": "blocking"}  # CoCalc's executeCode marks a blocking run so
 
 
 def customize(ctx: ApiContext, body: dict, signed_in: bool) -> dict:

@@ -59,6 +59,18 @@ def exclude_option(value: object) -> list[str] | None:
     return value
 
 
+def missing_source(state: EmulatorState, project_id: str, path: str) -> None:
+    """Single-user CoCalc looks at a copy's source before it copies: a missing one is
+    ``OpFailed("ENOENT: no such file or directory, stat '<its absolute path>'")`` (Node's
+    text), where a KuCalc copy would fail in rsync. Nothing else is checked here."""
+    try:
+        source = state.resolve(project_id, path, allow_root=True)
+    except (PathError, UnknownProject):
+        return  # the copy itself refuses these, in its own words
+    if not source.exists() and not source.is_symlink():
+        raise OpFailed(f"ENOENT: no such file or directory, stat '{source}'")
+
+
 def timeout_option(value: object) -> float | None:
     """A copy's ``timeout`` (rsync's inactivity limit, seconds) as sent; raises
     :class:`OpFailed`."""

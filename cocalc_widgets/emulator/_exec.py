@@ -15,6 +15,12 @@ from ._state import EmulatorState, PathError
 from ._values import js_loose_true, js_number, js_str
 
 
+class ExecFailed(OpFailed):
+    """An error of CoCalc's ``executeCode`` (the conat ``system.exec``): CoCalc passes it on
+    as a plain string, so the bridge answers it without the ``Error: `` prefix of a thrown
+    ``Error`` (as the real server does)."""
+
+
 def _path() -> str:
     """``PATH`` with the emulator's Python first: a project's ``python3`` is the one whose
     packages (ipykernel, ...) the emulator runs with, as a CoCalc project has its own."""
@@ -158,14 +164,14 @@ def _execute_code(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise OpFailed(f"killed command '{' '.join(argv)}'") from None
+        raise ExecFailed(f"killed command '{' '.join(argv)}'") from None
     except OSError as err:
-        raise OpFailed(f"command '{shown}' was not able to run -- stderr='{err}'") from None
+        raise ExecFailed(f"command '{shown}' was not able to run -- stderr='{err}'") from None
     stdout = proc.stdout.decode("utf-8", "replace")
     stderr = proc.stderr.decode("utf-8", "replace")
     err_on_exit = mesg.get("err_on_exit") not in (False, "false", "False", 0, "0")
     if err_on_exit and proc.returncode != 0:
-        raise OpFailed(
+        raise ExecFailed(
             f"command '{shown}' exited with nonzero code {proc.returncode} -- "
             f"stderr='{_trunc(stderr)}'"
         )

@@ -48,10 +48,11 @@ def express_404(request: Request) -> Response:
 
 
 def nextjs_404(_request: Request) -> Response:
-    """What a Next.js server (current cocalc.com) answers for a page it does not have."""
+    """What CoCalc's Next.js server answers for a page it does not have (its own 404 page,
+    titled as the real server's)."""
     html = (
-        '<!DOCTYPE html><html><head><meta charSet="utf-8"/><title>404: This page could not be '
-        'found</title></head><body><div id="__next"><div><h1 class="next-error-h1">404</h1>'
+        '<!DOCTYPE html><html><head><meta charSet="utf-8"/><title>404 Page Not Found</title>'
+        '</head><body><div id="__next"><div><h1 class="next-error-h1">404</h1>'
         "<div><h2>This page could not be found.</h2></div></div></div></body></html>"
     )
     return html_response(html, 404)
