@@ -122,3 +122,26 @@ def emulator(tmp_path) -> Iterator[Emulator]:
 @pytest.fixture
 def api(emulator: Emulator) -> Api:
     return Api(emulator)
+
+
+@pytest.fixture
+def magic_shell(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[Any]:
+    """``magic_shell(host, api_key)``: an IPython shell with the ``%cocalc_*`` magics loaded
+    (no progress bars), in ``tmp_path``, whose client goes to ``host`` with ``api_key`` (the
+    environment variables the magics read); unloaded afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    def make(host: str, api_key: str) -> Any:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("COCALC_HOST", host)
+        monkeypatch.setenv("COCALC_API_KEY", api_key)
+        ip = InteractiveShell.instance()
+        ip.run_line_magic("load_ext", "cocalc_widgets")
+        ip.run_line_magic("config", "CoCalcMagics.progress = False")
+        return ip
+
+    yield make
+    shell = InteractiveShell.instance() if InteractiveShell.initialized() else None
+    if shell is not None:
+        shell.run_line_magic("unload_ext", "cocalc_widgets")
+        InteractiveShell.clear_instance()

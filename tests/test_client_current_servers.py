@@ -116,16 +116,8 @@ def test_a_bridge_timeout_on_a_copy_is_unknown_then_the_copy_completes_once(tmp_
 
 # -- %cocalc_copy ------------------------------------------------------------------------------
 @pytest.fixture
-def shell(current, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COCALC_HOST", current.url)
-    monkeypatch.setenv("COCALC_API_KEY", current.api_key)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "cocalc_widgets")
-    ip.run_line_magic("config", "CoCalcMagics.progress = False")
-    yield ip
-    ip.run_line_magic("unload_ext", "cocalc_widgets")
-    InteractiveShell.clear_instance()
+def shell(current, magic_shell):
+    return magic_shell(current.url, current.api_key)
 
 
 def test_cocalc_copy_to_a_class_with_a_summary(current, shell, capsys):

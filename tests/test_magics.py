@@ -6,23 +6,14 @@ import time
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 from cocalc_widgets import CopyJob, CopyResults, PermissionDenied
 from cocalc_widgets.magics import MagicError
 
 
 @pytest.fixture
-def shell(emulator, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COCALC_HOST", emulator.url)
-    monkeypatch.setenv("COCALC_API_KEY", emulator.api_key)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "cocalc_widgets")
-    ip.run_line_magic("config", "CoCalcMagics.progress = False")
-    yield ip
-    ip.run_line_magic("unload_ext", "cocalc_widgets")
-    InteractiveShell.clear_instance()
+def shell(emulator, magic_shell):
+    return magic_shell(emulator.url, emulator.api_key)
 
 
 @pytest.fixture
@@ -322,28 +313,19 @@ def test_one_target_and_many_are_journaled_and_run_again_the_same(shell, emulato
     assert "finished moments ago; copying again" in capsys.readouterr().out
 
 
-def test_copy_status_search_on_a_server_without_one_answers_from_the_journal(emulator, handout, monkeypatch, tmp_path):
+def test_copy_status_search_on_a_server_without_one_answers_from_the_journal(emulator, handout, magic_shell):
     # cocalc.com and current servers: API v2 and conat, no copy search (issue 19).
     emulator.api_versions = ("v2", "conat")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COCALC_HOST", emulator.url)
-    monkeypatch.setenv("COCALC_API_KEY", emulator.api_key)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "cocalc_widgets")
-    ip.run_line_magic("config", "CoCalcMagics.progress = False")
-    try:
-        stranger = "7c1b2e7a-1111-4222-8333-944455556666"
-        results = ip.run_line_magic("cocalc_copy", f'"Project A":handout "Project B" {stranger}')
-        assert [r.state for r in results] == ["done", "not started"]
-        table = ip.run_line_magic("cocalc_copy_status", '--src "Project A"')
-        assert table.what.startswith("Copies from Project A in this machine's journal (")
-        assert "no search of copies" in table.what
-        assert sorted(s.target_project_id for s in table) == sorted([emulator.pb, stranger])
-        assert [s.state for s in table.failed] == ["failed"] and table.failed[0].error
-        assert len(ip.run_line_magic("cocalc_copy_status", '--failed --target "Project B"')) == 0
-        assert len(ip.run_line_magic("cocalc_copy_status", '--finished --target "Project B"')) == 1
-        text = repr(table)
-        assert "Project B" in text and "journal" in text
-    finally:
-        ip.run_line_magic("unload_ext", "cocalc_widgets")
-        InteractiveShell.clear_instance()
+    ip = magic_shell(emulator.url, emulator.api_key)
+    stranger = "7c1b2e7a-1111-4222-8333-944455556666"
+    results = ip.run_line_magic("cocalc_copy", f'"Project A":handout "Project B" {stranger}')
+    assert [r.state for r in results] == ["done", "not started"]
+    table = ip.run_line_magic("cocalc_copy_status", '--src "Project A"')
+    assert table.what.startswith("Copies from Project A in this machine's journal (")
+    assert "no search of copies" in table.what
+    assert sorted(s.target_project_id for s in table) == sorted([emulator.pb, stranger])
+    assert [s.state for s in table.failed] == ["failed"] and table.failed[0].error
+    assert len(ip.run_line_magic("cocalc_copy_status", '--failed --target "Project B"')) == 0
+    assert len(ip.run_line_magic("cocalc_copy_status", '--finished --target "Project B"')) == 1
+    text = repr(table)
+    assert "Project B" in text and "journal" in text

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 import cocalc_widgets.client as client_module
 from cocalc_widgets import (
@@ -225,18 +224,10 @@ def test_wait_all_shows_a_text_bar_in_a_terminal_and_none_in_a_log(tmp_path, mon
 
 # -- magics --------------------------------------------------------------------------------------
 @pytest.fixture
-def shell(emulator, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COCALC_HOST", emulator.url)
-    monkeypatch.setenv("COCALC_API_KEY", emulator.api_key)
+def shell(emulator, magic_shell):
     for title in ("Student 1", "Student 2"):
         emulator.create_project(title)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "cocalc_widgets")
-    ip.run_line_magic("config", "CoCalcMagics.progress = False")
-    yield ip
-    ip.run_line_magic("unload_ext", "cocalc_widgets")
-    InteractiveShell.clear_instance()
+    return magic_shell(emulator.url, emulator.api_key)
 
 
 def _one_line(err: MagicError) -> str:

@@ -7,7 +7,6 @@ import re
 
 import pytest
 from _real_server import apis
-from IPython.core.interactiveshell import InteractiveShell
 
 from cocalc_widgets import CopyResults, PermissionDenied, copy_to_many, wait_all
 
@@ -49,16 +48,8 @@ def test_copy_to_many_with_a_strangers_project(
 
 
 @pytest.fixture
-def shell(real, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COCALC_HOST", real["COCALC_HOST"])
-    monkeypatch.setenv("COCALC_API_KEY", real["COCALC_API_KEY"])
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "cocalc_widgets")
-    ip.run_line_magic("config", "CoCalcMagics.progress = False")
-    yield ip
-    ip.run_line_magic("unload_ext", "cocalc_widgets")
-    InteractiveShell.clear_instance()
+def shell(real, magic_shell):
+    return magic_shell(real["COCALC_HOST"], real["COCALC_API_KEY"])
 
 
 def test_cocalc_copy_to_several_titled_projects(
