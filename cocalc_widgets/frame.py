@@ -107,6 +107,20 @@ def _esm_path() -> Path:
 # -- validation (shared with the client) ------------------------------------------------------
 
 
+#: Whether any CoCalcFrame of this kernel has had a view: a widget front end is there.
+_VIEW_SEEN = False
+
+
+def _widget_front_end() -> bool:
+    """Whether a widget front end (JupyterLab's or Notebook's widget manager) has connected to
+    this kernel: it opens ipywidgets' control channel when it attaches; nbclient never does."""
+    try:
+        from ipywidgets import Widget
+    except ImportError:  # pragma: no cover - a dependency
+        return False
+    return getattr(Widget, "_control_comm", None) is not None
+
+
 def _in_kernel() -> bool:
     """Whether this runs in a Jupyter kernel, where a front end may show widgets."""
     shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
@@ -622,8 +636,10 @@ class CoCalcFrame(anywidget.AnyWidget):
         return None
 
     def _stalled(self, handle: CommandHandle) -> BaseException | None:
-        """A wait that went on ``_VIEW_GRACE`` seconds with no view of the frame: it fails."""
-        if self._views:
+        """A wait that went on ``_VIEW_GRACE`` seconds with no view of the frame fails, unless
+        a widget front end is known to be there (its view may just be slow, on a loaded
+        machine): only a run without one (nbclient, papermill) gets no view ever."""
+        if self._views or _VIEW_SEEN or _widget_front_end():
             return None
         return self._no_view(
             handle, f"no view of the frame appeared within {_VIEW_GRACE:g} s of waiting"
@@ -773,6 +789,8 @@ class CoCalcFrame(anywidget.AnyWidget):
         if not isinstance(view, str):
             return
         if kind == Kind.HELLO:
+            global _VIEW_SEEN
+            _VIEW_SEEN = True
             origin = content.get("origin")
             if isinstance(origin, str):
                 self._page_origin = origin
