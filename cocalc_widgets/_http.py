@@ -157,7 +157,15 @@ def _classify_text(text: str) -> type[CoCalcError]:
         return NotFound
     if any(
         w in low
-        for w in ("unexpected argument", "invalid parameters", "must be defined", "illegal value")
+        for w in (
+            "unexpected argument",
+            "invalid parameters",
+            "must be defined",
+            "illegal value",
+            # API v2's own parameter checks, as the real server words them
+            "must be specified",
+            "must be a valid uuid",
+        )
     ):
         return BadInput
     return CoCalcError

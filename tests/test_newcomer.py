@@ -342,3 +342,18 @@ def test_a_slow_synchronous_v2_copy_is_not_unknown(tmp_path):
             wait_all(client, results, timeout=30)
         assert [r.state for r in results] == ["done"] * 3
         assert len(emu.ledger) == 4  # each ran once
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"target_project_id": "SRC"},  # no path: "path must be specified"
+        {"path": "a.txt", "target_project_id": "not-a-uuid"},  # "... must be a valid uuid"
+    ],
+)
+def test_v2s_own_parameter_errors_are_bad_input(emulator, body):
+    # The real server's v2 texts (issue 19); a plain CoCalcError before.
+    body = {k: (emulator.pa if v == "SRC" else v) for k, v in body.items()}
+    with CoCalcClient(emulator.api_key, host=emulator.url, api="v2") as client, pytest.raises(BadInput) as info:
+        client.call("projects/copy-path", src_project_id=emulator.pa, **body)
+    assert "must be" in str(info.value) and info.value.status == 200

@@ -175,11 +175,6 @@ def test_an_unknown_v2_endpoint(make_client):
         make_client("v2").call("projects/no-such-endpoint")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='v2\'s parameter errors ("path must be specified", "... must be a valid uuid") '
-    "come back as a plain CoCalcError: the client's classifier knows v1's wording only",
-)
 def test_a_v2_parameter_error(make_client, src_project):
     """v2's own parameter check ("path must be specified") is a ``BadInput``."""
     with pytest.raises(BadInput, match="must be"):
