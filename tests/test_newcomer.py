@@ -145,8 +145,8 @@ def test_a_multi_line_rsync_error_stays_on_its_row():
         "rsync error: some files/attrs were not transferred (see previous errors) (code 23)\n"
     )
     results = CopyResults([
-        CopyResult(STRANGER, None, label="Student 1:handout", before="failed", before_error=error),
-        CopyResult(STRANGER, "x", label="Student 2:x", before="done"),
+        CopyResult(STRANGER, None, label="Student 1:handout", error=CopyFailed(error)),
+        CopyResult(STRANGER, "x", label="Student 2:x", before=True),
     ])
     lines = results.table().splitlines()
     assert len(lines) == 3  # the counts, then one line per target

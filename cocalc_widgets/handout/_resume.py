@@ -229,7 +229,7 @@ def record_finals(handout: Handout | None, results: list[CopyResult], recorded: 
         return
     changes = []
     for result in results:
-        if id(result) in recorded or result.before is not None:
+        if id(result) in recorded or result.before:
             continue
         end = outcome(result)
         if end is not None:

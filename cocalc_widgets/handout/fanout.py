@@ -115,8 +115,8 @@ def copy_to_many(
             )
         for result in todo.retry:
             result.retried = True
-        for result, row in todo.before:
-            result.before, result.before_error = row.state, row.error
+        for result, _row in todo.before:
+            result.before = True
         claimed = {row.copy_id for _, row in todo.watch if row.copy_id}
         for result, row in todo.watch:
             assert row.copy_id is not None

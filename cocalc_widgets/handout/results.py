@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 __all__ = ["BAD", "FINAL", "CopyResult", "CopyResults"]
 
 #: The states after which nothing more happens to a copy, as far as the client can tell.
-FINAL = ("done", "failed", "not started", "unknown", "done before", "failed before")
+FINAL = ("done", "failed", "not started", "unknown", "done before")
 #: The states of targets that did not get their copy (shown first).
-BAD = frozenset({"failed", "not started", "unknown", "failed before"})
+BAD = frozenset({"failed", "not started", "unknown"})
 
 
 @dataclass
@@ -32,11 +32,9 @@ class CopyResult:
     job: CopyJob | None = None
     error: CoCalcError | None = None
     label: str = ""
-    #: ``"done"`` or ``"failed"`` when an earlier run of the same hand-out finished this copy
-    #: (from the journal; nothing was sent this time).
-    before: str | None = None
-    #: CoCalc's error text of a copy that failed before.
-    before_error: str | None = None
+    #: An earlier, unfinished run of the same hand-out finished this copy well (from the
+    #: journal; nothing was sent this time). A copy that failed then is sent again instead.
+    before: bool = False
     #: Where the copy goes in its source's terms: ``(target_project_id, target path)``.
     key: tuple[str, str] = ("", "")
     #: Sent again on resuming an unfinished hand-out because it failed in the earlier run.
@@ -51,9 +49,9 @@ class CopyResult:
     def state(self) -> str:
         """``done``, ``failed``, ``running``, ``pending``, ``scheduled``, ``not started``,
         ``unknown`` (the reply to the copy request was lost: it may or may not have run), or
-        ``done before`` / ``failed before`` (an earlier run of the hand-out finished it)."""
-        if self.before is not None:
-            return f"{self.before} before"
+        ``done before`` (an earlier run of the hand-out finished it well)."""
+        if self.before:
+            return "done before"
         if self.error is not None and (self.status is None or not self.status.done):
             # A lost reply to the copy request: the copy may have run, so it is not "not started".
             started = self.job is not None or isinstance(self.error, OutcomeUnknown)
@@ -69,15 +67,13 @@ class CopyResult:
     @property
     def ok(self) -> bool:
         """The copy finished without error (in this run or an earlier one)."""
-        if self.before is not None:
-            return self.before == "done"
+        if self.before:
+            return True
         return self.error is None and self.status is not None and self.status.ok
 
     @property
     def reason(self) -> str:
         """Why it failed (CoCalc's text), or ``""``."""
-        if self.before == "failed":
-            return self.before_error or ""
         if self.status is not None and self.status.error:
             return self.status.error
         return str(self.error) if self.error else ""

@@ -20,7 +20,7 @@ __all__ = ["PER_PAGE", "CopyStatusTable", "HandoutTable", "RowTable", "colour", 
 #: Rows a page of a table shows by default.
 PER_PAGE = 50
 _COLOURS = {"done": "#2a7", "done before": "#2a7", "unknown": "#c80"}
-_COLOURS.update({state: "#c33" for state in ("failed", "not started", "failed before")})
+_COLOURS.update({state: "#c33" for state in ("failed", "not started")})
 
 
 def colour(state: str) -> str:
