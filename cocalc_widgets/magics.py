@@ -382,7 +382,8 @@ class CoCalcMagics(Magics):
         const="",
         default=None,
         metavar="PATH",
-        help="list the hand-outs of the journal (default file if no PATH) and their counts",
+        help="alone: list the hand-outs of the journal (default file if no PATH) and their "
+        "counts; with --src/--target: search the copies of that journal's hand-outs",
     )
     @line_magic
     def cocalc_copy_status(self, line: str) -> Any:
@@ -400,13 +401,19 @@ class CoCalcMagics(Magics):
         ``--failed``: failed ones): a
         :class:`CopyStatusTable`, the list of :class:`CopyStatus` shown as a table (failures
         first, project titles where known, state, start and finish times, CoCalc's error text;
-        HTML in a notebook, text elsewhere). ``--journal``: the journal's hand-outs.
+        HTML in a notebook, text elsewhere). ``--journal [PATH]`` alone: the journal's
+        hand-outs; with ``--src``/``--target``: the copies of that journal's hand-outs, on any
+        server (a hand-out made with ``%cocalc_copy --journal PATH``).
         """
         self._magic = "cocalc_copy_status"
         args = _parse(self.cocalc_copy_status, line)
         if args is None:  # -h: the help was shown
             return None
-        if args.journal is not None:
+        if args.journal is not None and not (args.src or args.target):
+            if args.copy_path_id:
+                raise UsageError(
+                    "--journal searches by --src/--target; a COPY_PATH_ID is asked of the server"
+                )
             return self._journal_table(args.journal or None)
         if args.copy_path_id and (args.src or args.target):
             raise UsageError("give a COPY_PATH_ID or --src/--target, not both")
@@ -435,7 +442,8 @@ class CoCalcMagics(Magics):
                 kind, searches = "Copies", [(True, None), (False, None)]
             statuses: list[Any] = []
             source = None
-            if "v1" not in self.client.api_versions:  # no copy search: this machine's journal
+            if args.journal is not None or "v1" not in self.client.api_versions:
+                # asked for, or no copy search on the server: this machine's journal
                 source, statuses = self._journal_copies(args, ids, searches)
                 searches = []
             for pending, failed in searches:
@@ -467,7 +475,9 @@ class CoCalcMagics(Magics):
             what.append(f"to {titles.get(ids[args.target], ids[args.target])}")
         if args.path:
             what.append(f"of {args.path}")
-        if source is not None:
+        if source is not None and args.journal is not None:
+            what.append(f"in the journal {source}")
+        elif source is not None:
             what.append(
                 f"in this machine's journal ({source}; this server has no search of copies, "
                 "API v1's)"
@@ -481,7 +491,9 @@ class CoCalcMagics(Magics):
         has no search: API v2, conat), and the journal's file."""
         from .handout.journal import Journal, default_path
 
-        path = default_path()
+        path = args.journal or default_path()
+        if args.journal and not os.path.exists(path):
+            raise UsageError(f"no journal at {path}: no hand-out was journaled there yet")
         found = []
         if os.path.exists(path):
             with Journal(path) as journal:

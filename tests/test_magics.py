@@ -329,3 +329,20 @@ def test_copy_status_search_on_a_server_without_one_answers_from_the_journal(emu
     assert len(ip.run_line_magic("cocalc_copy_status", '--finished --target "Project B"')) == 1
     text = repr(table)
     assert "Project B" in text and "journal" in text
+
+
+def test_copy_status_search_reads_the_journal_given(emulator, handout, magic_shell, tmp_path):
+    # A hand-out made with --journal PATH is found with --journal PATH, even where the server
+    # has a copy search of its own (API v1, asked without --journal).
+    ip = magic_shell(emulator.url, emulator.api_key)
+    journal = tmp_path / "course.sqlite"
+    ip.run_line_magic("cocalc_copy", f'"Project A":handout "Project B" --journal {journal}')
+    table = ip.run_line_magic("cocalc_copy_status", f'--src "Project A" --journal {journal}')
+    assert table.what == f"Copies from Project A in the journal {journal}"
+    assert [(s.target_project_id, s.state) for s in table] == [(emulator.pb, "done")]
+    searched = ip.run_line_magic("cocalc_copy_status", '--src "Project A"')  # the server's search
+    assert "journal" not in searched.what and len(searched) == 1
+    with pytest.raises(UsageError, match=r"no journal at .*missing\.sqlite"):
+        ip.run_line_magic("cocalc_copy_status", f'--src "Project A" --journal {tmp_path}/missing.sqlite')
+    with pytest.raises(UsageError, match="a COPY_PATH_ID is asked of the server"):
+        ip.run_line_magic("cocalc_copy_status", f"{emulator.pa} --journal {journal}")
