@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._http import refusal
-from ..copyjob import CopyJob, CopyRequest, CopyStatus, _parse_time
+from ..copyjob import CopyJob, CopyRequest, CopyStatus, parse_time
 from ..errors import (
     CoCalcError,
     NotFound,
@@ -102,7 +102,7 @@ class V1(Generation):
                     source_path=request.src_path,
                     target_project_id=request.target_project_id,
                     target_path=request.target,
-                    scheduled=_parse_time(request.scheduled),
+                    scheduled=parse_time(request.scheduled),
                 )
             return self._job(copy_id, request, pending)
         if reply.get("event") != "success":
