@@ -258,14 +258,6 @@ class CopyJob:
         """Take a status found elsewhere (a search that covered this copy) as the latest."""
         self._last = status
 
-    def wrap_poll(
-        self, wrap: Callable[[Callable[[], CopyStatus]], Callable[[], CopyStatus]]
-    ) -> None:
-        """Put ``wrap`` around the function that asks for the status (the client names its
-        errors after the method the user called)."""
-        if self._poll is not None:
-            self._poll = wrap(self._poll)
-
     def status(self) -> CopyStatus:
         """Ask CoCalc for the current status of this copy."""
         if self._poll is None:
