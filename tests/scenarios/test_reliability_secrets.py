@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 from cocalc_widgets import CoCalcClient, CoCalcError, CoCalcFrame, copy_to_many, wait_all
 from cocalc_widgets.emulator import Emulator, Faults
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture
