@@ -1,11 +1,11 @@
 """The emulator at a university's scale: making 5,000 projects, listing them, finding one, and
 paging over 5,000 copy-status rows.
 
-These figures used to be hard bounds in tests/test_emulator_scale.py and
-tests/test_emulator_copy_scale.py (5 s, 1 s, 20 ms, 0.5 s); the tests now keep only a guard ten
-times as wide against a pathological slowdown, and the measurement lives here. The baseline,
-measured in the same run, is the same request against an emulator with 3 projects (or 5 copies):
-the ratio says what the size costs, whatever else the machine is doing.
+These figures used to be hard bounds in tests/emulator/test_emulator_scale.py and
+tests/emulator/test_emulator_copy_scale.py (5 s, 1 s, 20 ms, 0.5 s); the tests now keep only a
+guard ten times as wide against a pathological slowdown, and the measurement lives here. The
+baseline, measured in the same run, is the same request against an emulator with 3 projects (or
+5 copies): the ratio says what the size costs, whatever else the machine is doing.
 
     python3 bench/emulator_scale.py [--quick]
 """

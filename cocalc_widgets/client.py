@@ -23,7 +23,7 @@ from ._api import ClientSettings, generations
 from ._api.router import Router, labelled
 from ._http import RetrySettings, Transport
 from ._pacing import Pacer
-from .copyjob import CopyJob, CopyRequest, CopyStatus, _parse_time
+from .copyjob import CopyJob, CopyRequest, CopyStatus, parse_time
 from .errors import AuthenticationError, BadInput, NotADirectory
 from .results import AuthLink, AuthToken, ExecResult, FileEntry, OrgToken, Pong
 
@@ -72,7 +72,7 @@ def _file_entry(raw: dict[str, Any]) -> FileEntry:
         name=raw["name"],
         isdir=raw.get("isdir") is True,
         size=size if isinstance(size, int) and not isinstance(size, bool) else None,
-        mtime=_parse_time(mtime * 1000) if isinstance(mtime, (int, float)) else None,
+        mtime=parse_time(mtime * 1000) if isinstance(mtime, (int, float)) else None,
         raw=raw,
     )
 
@@ -499,7 +499,7 @@ class CoCalcClient:
         time."""
         start = time.monotonic()
         now = self._router.ping()
-        return Pong(now=_parse_time(now), latency=time.monotonic() - start)
+        return Pong(now=parse_time(now), latency=time.monotonic() - start)
 
     def query(self, query: dict[str, Any], options: list[Any] | None = None) -> Any:
         """A CoCalc database query (``user_query``); returns the filled-in ``query``.

@@ -14,10 +14,12 @@ from typing import Any
 from ._http import copy_failure
 from .errors import CoCalcTimeout
 
-__all__ = ["CopyJob", "CopyRequest", "CopyStatus", "poll_delays"]
+__all__ = ["CopyJob", "CopyRequest", "CopyStatus", "parse_time", "poll_delays"]
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """A timezone-aware time from CoCalc's milliseconds since the epoch or an ISO text
+    (``None`` for nothing, or for what is neither)."""
     if value in (None, ""):
         return None
     if isinstance(value, (int, float)):  # milliseconds since the epoch
@@ -60,7 +62,7 @@ class CopyStatus:
         """Build from a v1 ``CopyOp`` record."""
         return cls(
             copy_path_id=record.get("copy_path_id"),
-            time=_parse_time(record.get("time")),
+            time=parse_time(record.get("time")),
             source_project_id=record.get("source_project_id"),
             source_path=record.get("source_path"),
             target_project_id=record.get("target_project_id"),
@@ -68,9 +70,9 @@ class CopyStatus:
             overwrite_newer=record.get("overwrite_newer"),
             delete_missing=record.get("delete_missing"),
             backup=record.get("backup"),
-            started=_parse_time(record.get("started")),
-            finished=_parse_time(record.get("finished")),
-            scheduled=_parse_time(record.get("scheduled")),
+            started=parse_time(record.get("started")),
+            finished=parse_time(record.get("finished")),
+            scheduled=parse_time(record.get("scheduled")),
             error=record.get("error") or None,
             exclude=record.get("exclude"),
             raw=dict(record),
@@ -86,8 +88,8 @@ class CopyStatus:
             source_path=request.src_path if request else None,
             target_project_id=request.target_project_id if request else None,
             target_path=request.target if request else None,
-            started=_parse_time(body.get("started")),
-            finished=_parse_time(body.get("finished")),
+            started=parse_time(body.get("started")),
+            finished=parse_time(body.get("finished")),
             error=body.get("copy_error") or None,
             raw=dict(body),
         )
@@ -255,14 +257,6 @@ class CopyJob:
     def seen(self, status: CopyStatus) -> None:
         """Take a status found elsewhere (a search that covered this copy) as the latest."""
         self._last = status
-
-    def wrap_poll(
-        self, wrap: Callable[[Callable[[], CopyStatus]], Callable[[], CopyStatus]]
-    ) -> None:
-        """Put ``wrap`` around the function that asks for the status (the client names its
-        errors after the method the user called)."""
-        if self._poll is not None:
-            self._poll = wrap(self._poll)
 
     def status(self) -> CopyStatus:
         """Ask CoCalc for the current status of this copy."""

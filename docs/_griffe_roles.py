@@ -17,9 +17,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+# Without the docs extra, rewrite_roles (docs/_hooks.py, tests/scenarios/test_docs.py) still works.
 try:
     from griffe import Extension
-except ImportError:  # no docs extra: rewrite_roles (docs/_hooks.py, tests/test_docs.py) still works
+except ImportError:
     Extension = object  # type: ignore[assignment,misc]
 
 #: Objects documented on the reference pages besides ``cocalc_widgets.__all__``:

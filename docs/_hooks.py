@@ -190,7 +190,7 @@ _RENDERERS = {"cli": _cli, "magic": _magic, "config": _config}
 
 
 def render(kind: str, name: str | None) -> str:
-    """The Markdown for one marker (also used by tests/test_docs.py)."""
+    """The Markdown for one marker (also used by tests/scenarios/test_docs.py)."""
     if kind not in _RENDERERS:
         raise KeyError(f"unknown help marker kind {kind!r} (have {sorted(_RENDERERS)})")
     return _RENDERERS[kind](name)
@@ -223,7 +223,7 @@ def _headings(lines: list[str]) -> list[tuple[int, int, str]]:
 
 def include(path: str, section: str | None, below: int) -> str:
     """The Markdown of ``path`` (or of its ``section``) to sit under a heading of level
-    ``below`` (also used by tests/test_docs.py)."""
+    ``below`` (also used by tests/scenarios/test_docs.py)."""
     source = _HERE.parent / path
     if not source.is_file():
         raise FileNotFoundError(f"include: no file {path} in the repository")

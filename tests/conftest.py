@@ -11,7 +11,7 @@ import requests
 
 from cocalc_widgets.emulator import Emulator
 
-pytest_plugins = ["pytester"]  # tests/test_must_run.py
+pytest_plugins = ["pytester"]  # tests/scenarios/test_must_run.py
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,13 +11,14 @@ one touches one file.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 from .._http import Transport, copy_failure
-from ..copyjob import CopyJob, CopyRequest, CopyStatus, poll_delays
+from ..copyjob import CopyRequest, CopyStatus, poll_delays
 from ..errors import (
     AuthenticationError,
     BadInput,
@@ -58,6 +59,36 @@ COPY_EXTRAS = ("exclude", "scheduled", "bwlimit")
 COPY_OPTIONS = ("overwrite_newer", "delete_missing", "backup", "timeout")
 # Errors that say a copy was refused or may have run, not that it ran and failed.
 _NOT_THE_COPY = (PermissionDenied, AuthenticationError, BadInput, RateLimited, OutcomeUnknown)
+
+
+@dataclass(frozen=True)
+class CopyById:
+    """A copy the server started and gave an id: its status is asked for by that id.
+    ``known``: what is already known of it (a scheduled copy; a copy found after a lost reply)."""
+
+    copy_id: str
+    known: CopyStatus | None = None
+
+
+@dataclass(frozen=True)
+class CopyDone:
+    """A copy the server carried out (or refused) before it answered: its final status."""
+
+    status: CopyStatus
+
+
+@dataclass(frozen=True)
+class CopyInBackground:
+    """A blocking copy (conat) that runs in a background request of this client: ``status``
+    says what that request knows (at no cost), ``changed`` is set when it ends."""
+
+    status: Callable[[], CopyStatus]
+    changed: threading.Event
+
+
+#: What a generation's :meth:`Generation.copy` returns: an id to poll, a finished status, or a
+#: copy running in the background. The router turns it into a :class:`CopyJob` (one place).
+CopyStarted: TypeAlias = CopyById | CopyDone | CopyInBackground
 
 
 @dataclass
@@ -115,7 +146,8 @@ class Generation:
         return True
 
     # -- operations (a generation implements those in ``prefers``) ------------------------------
-    def copy(self, request: CopyRequest) -> CopyJob:
+    def copy(self, request: CopyRequest) -> CopyStarted:
+        """Send the copy; say how to follow it (never a :class:`CopyJob`: the router builds it)."""
         raise NotImplementedError
 
     def copy_status(self, copy_path_id: str, request: CopyRequest | None) -> CopyStatus:

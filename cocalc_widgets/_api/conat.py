@@ -10,7 +10,8 @@ the outcome is unknown, never a failure.
 
 A copy here blocks until it has finished and gets no id. The client runs it in the background
 (a few worker threads, at most ``ClientSettings.workers`` copies at once) behind the usual
-:class:`CopyJob`, with the bridge's timeout set from ``ClientSettings.copy_wait``.
+:class:`CopyJob` (``CopyInBackground``), with the bridge's timeout set from
+``ClientSettings.copy_wait``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._http import refusal
-from ..copyjob import CopyJob, CopyRequest, CopyStatus
+from ..copyjob import CopyRequest, CopyStatus
 from ..errors import (
     AuthenticationError,
     BadInput,
@@ -39,6 +40,8 @@ from ..errors import (
 from ..results import ExecResult
 from .base import (
     COPY_OPTIONS,
+    CopyDone,
+    CopyInBackground,
     Generation,
     as_copy_failure,
     exec_result,
@@ -302,7 +305,7 @@ class Conat(Generation):
         return self._speaks(ask)
 
     # -- copies ---------------------------------------------------------------------------------
-    def copy(self, request: CopyRequest) -> CopyJob:
+    def copy(self, request: CopyRequest) -> CopyDone | CopyInBackground:
         options = {
             **request.fields("src_project_id", "src_path", "target_project_id", "target_path"),
             **request.fields(*COPY_OPTIONS, "bwlimit", "exclude"),
@@ -320,13 +323,13 @@ class Conat(Generation):
                 send()
             except CoCalcError as err:
                 raise as_copy_failure(err) from None
-            return CopyJob(None, request, last=finished_now(request), api=self.name)
+            return CopyDone(finished_now(request))
         job = _BackgroundCopy(request)
         with self._workers_lock:
             if self._workers is None:
                 self._workers = _Workers(self.settings.workers, "cocalc-copy")
         self._workers.submit(lambda: job.run(send))
-        return CopyJob(None, request, poll=job.status, api=self.name, changed=job.changed)
+        return CopyInBackground(job.status, job.changed)
 
     # -- files, exec, projects ------------------------------------------------------------------
     def write_file(self, project_id: str, path: str, content: str) -> None:

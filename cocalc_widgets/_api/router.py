@@ -5,6 +5,10 @@ With ``api="auto"`` a call goes to the best generation the server speaks that ha
 read-only request. A fixed ``api`` sends every call there, or says at once that it cannot. Every
 error is named after the method the user called (``err.endpoint``), with the generation and
 wire endpoint that answered in ``err.route``.
+
+A generation's copy says how to follow it (:data:`~.base.CopyStarted`: an id, a finished
+status, or a copy running in the background); :func:`copy_job` alone makes the
+:class:`CopyJob` of it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,16 @@ from .. import _validate as check
 from ..copyjob import CopyJob, CopyRequest, CopyStatus
 from ..errors import BadInput, CoCalcError
 from ..results import ExecResult
-from .base import COPY_EXTRAS, OPERATIONS, Generation
+from .base import (
+    COPY_EXTRAS,
+    OPERATIONS,
+    CopyById,
+    CopyDone,
+    CopyStarted,
+    Generation,
+)
 
-__all__ = ["Router", "labelled"]
+__all__ = ["Router", "copy_job", "labelled"]
 
 _T = TypeVar("_T")
 
@@ -43,6 +54,43 @@ def labelled(fn: Callable[[], _T], method: str, api: str) -> Callable[[], _T]:
             raise
 
     return call
+
+
+def copy_job(
+    started: CopyStarted,
+    request: CopyRequest,
+    gen: Generation,
+    *,
+    requested_at: float | None = None,
+) -> CopyJob:
+    """The :class:`CopyJob` of a copy that ``gen`` started for ``request`` (the one place a
+    job is made): a copy with an id is polled by it (``copy_path_status`` requests, on the
+    client's waiting schedule), a finished one is done at once, a background one (conat) is
+    watched at no cost. Its later errors name the call that made them, with ``gen`` as the
+    route. ``requested_at``: when it was sent (seconds since the epoch), if not just now."""
+    if isinstance(started, CopyDone):
+        job = CopyJob(None, request, last=started.status, api=gen.name)
+    elif isinstance(started, CopyById):
+        copy_id = started.copy_id
+        job = CopyJob(
+            copy_id,
+            request,
+            poll=labelled(lambda: gen.copy_status(copy_id, request), "copy_path_status", gen.name),
+            last=started.known,
+            schedule=gen.settings.poll_schedule,
+            api=gen.name,
+        )
+    else:  # a background copy's own errors are the copy's
+        job = CopyJob(
+            None,
+            request,
+            poll=labelled(started.status, "copy_path_between_projects", gen.name),
+            api=gen.name,
+            changed=started.changed,
+        )
+    if requested_at is not None:
+        job.requested_at = requested_at
+    return job
 
 
 class Router:
@@ -185,11 +233,8 @@ class Router:
         needs = [name for name in COPY_EXTRAS if getattr(request, name) is not None]
         gen = self.choose("copy_many" if many else "copy", method, needs)
         with self._named(method, gen):
-            job = gen.copy(request)
-        # A background copy's own errors, or a status request's.
-        label = method if job.background else "copy_path_status"
-        job.wrap_poll(lambda poll: labelled(poll, label, gen.name))
-        return job
+            started = gen.copy(request)
+        return copy_job(started, request, gen)
 
     def watch(
         self, copy_path_id: str, request: CopyRequest, api: str | None, requested_at: float
@@ -199,15 +244,7 @@ class Router:
         gen = self.gens[name]
         if "copy_status" not in gen.prefers:
             raise BadInput(f"copies started on API {name} cannot be looked up by id")
-        job = CopyJob(
-            copy_path_id,
-            request,
-            poll=labelled(lambda: gen.copy_status(copy_path_id, request), "copy_path_status", name),
-            schedule=gen.settings.poll_schedule,
-            api=name,
-        )
-        job.requested_at = requested_at
-        return job
+        return copy_job(CopyById(copy_path_id), request, gen, requested_at=requested_at)
 
     def copy_status(self, copy_path_id: str) -> CopyStatus:
         gen = self.choose("copy_status", "copy_path_status")

@@ -9,14 +9,22 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .._http import refusal
-from ..copyjob import CopyJob, CopyRequest, CopyStatus, _parse_time
+from ..copyjob import CopyRequest, CopyStatus, parse_time
 from ..errors import (
     CoCalcError,
     NotFound,
     OutcomeUnknown,
 )
 from ..results import ExecResult
-from .base import Generation, as_copy_failure, exec_result, finished_now, unexpected
+from .base import (
+    CopyById,
+    CopyDone,
+    Generation,
+    as_copy_failure,
+    exec_result,
+    finished_now,
+    unexpected,
+)
 
 # Calls that change nothing: safe to re-send after a lost reply.
 _READ_ONLY = {"copy_path_status", "read_text_file_from_project", "ping"}
@@ -47,7 +55,7 @@ class V1(Generation):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._claimed: set[str] = set()  # copy ids already given to a CopyJob
+        self._claimed: set[str] = set()  # copy ids already given to a copy
 
     def _post(
         self,
@@ -78,7 +86,7 @@ class V1(Generation):
         return self._speaks(lambda: self._post("ping", {}))
 
     # -- copies ---------------------------------------------------------------------------------
-    def copy(self, request: CopyRequest) -> CopyJob:
+    def copy(self, request: CopyRequest) -> CopyById | CopyDone:
         sent_at = time.time()
         wait = request.wait_until_done
         read_timeout = 300.0 + (request.timeout or 0) if wait else None
@@ -102,24 +110,14 @@ class V1(Generation):
                     source_path=request.src_path,
                     target_project_id=request.target_project_id,
                     target_path=request.target,
-                    scheduled=_parse_time(request.scheduled),
+                    scheduled=parse_time(request.scheduled),
                 )
-            return self._job(copy_id, request, pending)
+            return CopyById(copy_id, pending)
         if reply.get("event") != "success":
             raise unexpected("a copy_path_id or success", reply, "copy_path_between_projects")
-        return CopyJob(None, request, last=finished_now(request, reply), api=self.name)
+        return CopyDone(finished_now(request, reply))
 
-    def _job(self, copy_id: str, request: CopyRequest, last: CopyStatus | None) -> CopyJob:
-        return CopyJob(
-            copy_id,
-            request,
-            poll=lambda: self.copy_status(copy_id, request),
-            last=last,
-            schedule=self.settings.poll_schedule,
-            api=self.name,
-        )
-
-    def _reconcile(self, request: CopyRequest, sent_at: float, lost: OutcomeUnknown) -> CopyJob:
+    def _reconcile(self, request: CopyRequest, sent_at: float, lost: OutcomeUnknown) -> CopyById:
         """After a lost reply, find the copy CoCalc started for this request."""
         # CoCalc's search returns unfinished copies (pending=True) or finished ones
         # (pending=False), never both: ask for both, unfinished first, so that a copy finishing
@@ -154,7 +152,7 @@ class V1(Generation):
             copy_id = matches[0].copy_path_id
             assert copy_id is not None
             self._claimed.add(copy_id)
-            return self._job(copy_id, request, matches[0])
+            return CopyById(copy_id, matches[0])
         if not matches:
             # No record: CoCalc did not start it. Nothing was done, so the caller may retry.
             lost.message += "; CoCalc has no record of this copy, so it most likely did not run"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._http import refusal
-from ..copyjob import CopyJob, CopyRequest, CopyStatus
+from ..copyjob import CopyRequest, CopyStatus
 from ..errors import (
     CoCalcError,
     OutcomeUnknown,
@@ -16,6 +16,8 @@ from ..errors import (
 from ..results import ExecResult
 from .base import (
     COPY_OPTIONS,
+    CopyById,
+    CopyDone,
     Generation,
     as_copy_failure,
     exec_result,
@@ -76,7 +78,7 @@ class V2(Generation):
         return self._speaks(lambda: self._post(_PROBE, {"fields": ["site_name"]}, safe=True))
 
     # -- copies ---------------------------------------------------------------------------------
-    def copy(self, request: CopyRequest) -> CopyJob:
+    def copy(self, request: CopyRequest) -> CopyById | CopyDone:
         wait = request.wait_until_done
         body = {
             "path": request.src_path,
@@ -103,15 +105,9 @@ class V2(Generation):
         if copy_id is not None and not isinstance(copy_id, str):
             raise unexpected("a copy_id", reply, _COPY)
         if copy_id:
-            return CopyJob(
-                copy_id,
-                request,
-                poll=lambda: self.copy_status(copy_id, request),
-                schedule=self.settings.poll_schedule,
-                api=self.name,
-            )
-        # No id: the server copied before it answered (outside KuCalc).
-        return CopyJob(None, request, last=finished_now(request, reply), api=self.name)
+            return CopyById(copy_id)
+        # No id (or ""): the server copied before it answered (outside KuCalc, single-user).
+        return CopyDone(finished_now(request, reply))
 
     def copy_status(self, copy_path_id: str, request: CopyRequest | None) -> CopyStatus:
         reply = self._post(_STATUS, {"copy_id": copy_path_id}, safe=True)

@@ -18,7 +18,7 @@ import pytest
 import cocalc_widgets
 from cocalc_widgets.cli import build_parser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
 

@@ -24,7 +24,7 @@ from cocalc_widgets import (
 )
 from cocalc_widgets.emulator import Emulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 WRONG_KEY = "sk-WrongWrongWrongWrong12"
 

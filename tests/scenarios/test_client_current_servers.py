@@ -7,7 +7,6 @@ import time
 
 import pytest
 import requests
-from IPython.core.interactiveshell import InteractiveShell
 
 from cocalc_widgets import (
     AuthenticationError,
@@ -136,26 +135,17 @@ def test_cocalc_copy_to_a_class_with_a_summary(current, shell, capsys):
     assert "5 done" in out and "collaborator" in out
 
 
-def test_cocalc_copy_on_a_conat_only_server_keeps_concurrency_bounded(tmp_path, monkeypatch):
+def test_cocalc_copy_on_a_conat_only_server_keeps_concurrency_bounded(tmp_path, magic_shell):
     with Emulator(data_dir=tmp_path / "d", api_versions=("conat",), copy_delay=0.3) as emu:
         src = emu.create_project("Src")
         (emu.project_path(src) / "f.txt").write_text("x")
         targets = [emu.create_project(f"T{i}") for i in range(14)]
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("COCALC_HOST", emu.url)
-        monkeypatch.setenv("COCALC_API_KEY", emu.api_key)
-        ip = InteractiveShell.instance()
-        try:
-            ip.run_line_magic("load_ext", "cocalc_widgets")
-            ip.run_line_magic("config", "CoCalcMagics.progress = False")
-            ip.run_line_magic("config", "CoCalcMagics.max_in_flight = 3")
-            ip.run_line_magic("config", "CoCalcMagics.timeout = 10.0")
-            start = time.monotonic()
-            results = ip.run_line_magic("cocalc_copy", f"{src}:f.txt {' '.join(targets)}")
-            took = time.monotonic() - start
-        finally:
-            ip.run_line_magic("unload_ext", "cocalc_widgets")
-            InteractiveShell.clear_instance()
+        ip = magic_shell(emu.url, emu.api_key)
+        ip.run_line_magic("config", "CoCalcMagics.max_in_flight = 3")
+        ip.run_line_magic("config", "CoCalcMagics.timeout = 10.0")
+        start = time.monotonic()
+        results = ip.run_line_magic("cocalc_copy", f"{src}:f.txt {' '.join(targets)}")
+        took = time.monotonic() - start
         assert [r.state for r in results] == ["done"] * 14
         spans = sorted((e["started"], e["finished"]) for e in emu.ledger)
         most = max(sum(1 for s, f in spans if s <= start_ < f) for start_, _ in spans)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-TOOL = Path(__file__).resolve().parent.parent / "tools" / "real-cocalc"
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "real-cocalc"
 
 
 def run(*args: str, cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +61,7 @@ def test_stop_and_status_with_nothing_running(tmp_path):
 
 
 def test_the_real_tests_say_which_command_to_run(tmp_path, monkeypatch):
-    sys.path.insert(0, str(Path(__file__).parent / "real"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "real"))
     try:
         import _real_server
     finally:

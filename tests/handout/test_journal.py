@@ -212,7 +212,7 @@ def test_a_hand_out_killed_halfway_resumes_with_no_copy_sent_twice(tmp_path, api
         run = subprocess.Popen(
             [sys.executable, str(script), emu.url, emu.api_key, api, src, str(path), *targets],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         )
         deadline = time.monotonic() + 60
         while _copies_sent(emu) < 100 and time.monotonic() < deadline:

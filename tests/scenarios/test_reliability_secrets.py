@@ -14,13 +14,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from IPython.core.interactiveshell import InteractiveShell
 from nbclient import NotebookClient
 
 from cocalc_widgets import CoCalcClient, CoCalcError, CoCalcFrame, copy_to_many, wait_all
 from cocalc_widgets.emulator import Emulator, Faults
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture
@@ -128,33 +127,27 @@ def test_client_and_error_paths_leak_nothing(emu, seen):
     seen.check(secrets_of(emu))
 
 
-def test_magics_leak_nothing(emu, seen):
+def test_magics_leak_nothing(emu, seen, magic_shell):
     p = emu.projects
-    ip = InteractiveShell.instance()
-    try:
-        ip.run_line_magic("load_ext", "cocalc_widgets")
-        ip.run_line_magic("config", "CoCalcMagics.progress = False")
-        ip.run_line_magic("config", "CoCalcMagics.api = 'v1'")  # user_auth (for %cocalc_embed) is API v1
-        for line in ('"Instructor":handout "Student 1" "Student 2":hw',
-                     '"Instructor":handout/README.md "Student 3"',
-                     '"Instructor":nothing.txt "Student 4"',
-                     '"Instructor":handout 00000000-0000-4000-8000-000000000000',
-                     '"Instructor":handout "Nobody"'):
-            result = ip.run_cell(f"%cocalc_copy {line}")
-            seen.add(result.result, result.error_in_exec)
-        for cell in ('%cocalc_copy_status --src "Instructor"', "%cocalc_copy_status 65cd2079-098d-4147-bb54-12d44cebb8cb",
-                     f"frame = %cocalc_embed {p['Student 1']}:handout/README.md", "frame", "frame.get_state()",
-                     "%config CoCalcMagics", "%config CoCalcMagics.api_key"):
-            result = ip.run_cell(cell)
-            seen.add(result.result, result.error_in_exec)
-        assert "frame" in ip.user_ns, seen.texts[-12:]
-        seen.add(ip.user_ns["frame"], json.dumps(ip.user_ns["frame"].get_state(), default=str))
-        ip.run_line_magic("config", "CoCalcMagics.api_key = 'sk-notthekeynotthekey0000'")
-        result = ip.run_cell(f"%cocalc_copy_status {p['Student 1']}")  # refused key: error path
-        seen.add(result.error_in_exec)
-        ip.run_line_magic("unload_ext", "cocalc_widgets")
-    finally:
-        InteractiveShell.clear_instance()
+    ip = magic_shell(emu.url, emu.api_key)
+    ip.run_line_magic("config", "CoCalcMagics.api = 'v1'")  # user_auth (for %cocalc_embed) is API v1
+    for line in ('"Instructor":handout "Student 1" "Student 2":hw',
+                 '"Instructor":handout/README.md "Student 3"',
+                 '"Instructor":nothing.txt "Student 4"',
+                 '"Instructor":handout 00000000-0000-4000-8000-000000000000',
+                 '"Instructor":handout "Nobody"'):
+        result = ip.run_cell(f"%cocalc_copy {line}")
+        seen.add(result.result, result.error_in_exec)
+    for cell in ('%cocalc_copy_status --src "Instructor"', "%cocalc_copy_status 65cd2079-098d-4147-bb54-12d44cebb8cb",
+                 f"frame = %cocalc_embed {p['Student 1']}:handout/README.md", "frame", "frame.get_state()",
+                 "%config CoCalcMagics", "%config CoCalcMagics.api_key"):
+        result = ip.run_cell(cell)
+        seen.add(result.result, result.error_in_exec)
+    assert "frame" in ip.user_ns, seen.texts[-12:]
+    seen.add(ip.user_ns["frame"], json.dumps(ip.user_ns["frame"].get_state(), default=str))
+    ip.run_line_magic("config", "CoCalcMagics.api_key = 'sk-notthekeynotthekey0000'")
+    result = ip.run_cell(f"%cocalc_copy_status {p['Student 1']}")  # refused key: error path
+    seen.add(result.error_in_exec)
     seen.check(secrets_of(emu))
 
 

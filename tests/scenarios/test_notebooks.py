@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 
 from cocalc_widgets.emulator import Emulator
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture

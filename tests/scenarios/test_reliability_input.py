@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 from cocalc_widgets import BadInput, CoCalcClient, CoCalcError
 from cocalc_widgets.magics import MagicError
@@ -174,18 +173,11 @@ def test_bad_input_to_the_conat_methods_sends_nothing(client, emulator, account,
 
 # -- magics ----------------------------------------------------------------------------------
 @pytest.fixture
-def shell(emulator, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("COCALC_HOST", emulator.url)
-    monkeypatch.setenv("COCALC_API_KEY", emulator.api_key)
-    ip = InteractiveShell.instance()
-    ip.run_line_magic("load_ext", "cocalc_widgets")
-    ip.run_line_magic("config", "CoCalcMagics.progress = False")
+def shell(emulator, magic_shell):
+    ip = magic_shell(emulator.url, emulator.api_key)
     ip.run_line_magic("config", "CoCalcMagics.api = 'v1'")
     ip.run_line_magic("config", "CoCalcMagics.wait_timeout = 10.0")
-    yield ip
-    ip.run_line_magic("unload_ext", "cocalc_widgets")
-    InteractiveShell.clear_instance()
+    return ip
 
 
 WORD = st.one_of(

@@ -13,7 +13,7 @@ import pytest
 
 from cocalc_widgets.frame import CoCalcFrame, _esm_path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_esm_is_js_frame_js_in_a_checkout() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
+CONFTEST = (Path(__file__).resolve().parents[1] / "conftest.py").read_text()
 TESTS = """
 import pytest
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-JS = Path(__file__).resolve().parent.parent / "js"
+JS = Path(__file__).resolve().parents[2] / "js"
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")

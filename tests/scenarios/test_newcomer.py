@@ -1,7 +1,7 @@
 """A newcomer's first hour, round two (issue 18): each rough edge they met, as a test of what
-they get now. (The demo's and the emulator's export lines: tests/test_demo_command.py,
-tests/test_emulator_cli.py, tests/test_emulator_https.py; a frame no view shows:
-tests/test_frame.py.)"""
+they get now. (The demo's and the emulator's export lines: tests/scenarios/test_demo_command.py,
+tests/emulator/test_emulator_cli.py, tests/emulator/test_emulator_https.py; a frame no view
+shows: tests/frame/test_frame.py.)"""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from cocalc_widgets import (
 from cocalc_widgets.emulator import Emulator
 from cocalc_widgets.magics import MagicError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
 CI = (ROOT / ".ci" / "run").read_text()
 STRANGER = "7c1b2e7a-1111-4222-8333-944455556666"  # no such project

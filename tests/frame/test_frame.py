@@ -969,7 +969,7 @@ def test_the_frame_and_its_front_end_speak_one_declared_protocol() -> None:
 
     from cocalc_widgets.frame import Kind
 
-    js = (Path(__file__).resolve().parents[1] / "js" / "frame.js").read_text()
+    js = (Path(__file__).resolve().parents[2] / "js" / "frame.js").read_text()
 
     def declared(name: str) -> set[str]:
         body = re.search(rf"export const {name} = Object\.freeze\(\{{(.*?)\}}\);", js, re.S)
