@@ -30,6 +30,18 @@ of CoCalc's API docs, on an emulator with 50 ms of added latency per request and
 Targets: at least 15x faster than the loop; at most 1.5x the server bound.
 
     python3 bench/fanout.py [--quick] [--targets N]
+
+Against a real CoCalc (``--env-file PATH``: the env file of ``tools/real-cocalc start``, or
+``--host URL`` with ``$COCALC_API_KEY``): ``copy_to_many`` + ``wait_all`` (``api="auto"``, which
+is v2 on a current server, and ``api="conat"``) and ``%cocalc_copy`` to ``--targets`` projects
+(default 16), against raw parallel posts to the same server in the same run: every
+``projects/copy-path`` (v2) POSTed at once by raw threads released together, timed from the
+release to the last answer (single-user CoCalc answers a copy once it is done, ``copy_id: ""``).
+The source and target projects are made once and reused (their ids are kept beside the env
+file, ``bench-fanout-projects.json``); one untimed raw round first starts every project. Settings
+are interleaved over ``--repeat`` rounds (default 3); the table gives medians.
+
+    python3 bench/fanout.py --env-file ~/.cache/cocalc-widgets/real-cocalc/env [--targets 32]
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import socket
 import subprocess
@@ -261,6 +274,167 @@ class Setup:
         InteractiveShell.clear_instance()
 
 
+def _read_env(path: Path) -> dict[str, str]:
+    import shlex
+
+    out = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            parts = shlex.split(value)
+            out[key.strip()] = parts[0] if parts else ""
+    return out
+
+
+class RealServer:
+    """A real CoCalc: its host and key, and the benchmark's projects (made once, kept)."""
+
+    def __init__(self, host: str, api_key: str, keep: Path, n: int) -> None:
+        from cocalc_widgets import CoCalcClient
+
+        self.host, self.api_key = host.rstrip("/"), api_key
+        self.client = CoCalcClient(api_key=api_key, host=self.host)
+        kept = json.loads(keep.read_text()) if keep.is_file() else {}
+        mine = kept.get(self.host, {})
+        src = mine.get("src") or self.client.create_project(title="bench-fanout source")
+        targets = list(mine.get("targets", []))
+        while len(targets) < n:
+            targets.append(self.client.create_project(title=f"bench-fanout target {len(targets) + 1}"))
+        kept[self.host] = {"src": src, "targets": targets}
+        keep.parent.mkdir(parents=True, exist_ok=True)
+        keep.write_text(json.dumps(kept, indent=1) + "\n")
+        self.src, self.targets = src, targets[:n]
+        self.client.write_text_file_to_project(src, "handout.txt", "homework 1\n")
+        self.run = 0
+
+    def dest(self) -> str:
+        self.run += 1
+        return f"bench-run{self.run}/handout.txt"
+
+    def raw(self) -> dict:
+        """Every copy POSTed at once (v2 ``projects/copy-path``, one thread and connection per
+        target, released together): release to the last answer."""
+        dest = self.dest()
+        gate = threading.Barrier(len(self.targets) + 1)
+        answers: list[dict] = []
+
+        def one(pid: str) -> None:
+            with requests.Session() as s:
+                gate.wait()
+                r = s.post(f"{self.host}/api/v2/projects/copy-path", auth=(self.api_key, ""),
+                           timeout=600, json={"src_project_id": self.src, "path": "handout.txt",
+                                              "target_project_id": pid, "target_path": dest})
+                answers.append(r.json())
+
+        threads = [threading.Thread(target=one, args=(p,)) for p in self.targets]
+        for t in threads:
+            t.start()
+        gate.wait()
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        took = time.perf_counter() - start
+        bad = [a for a in answers if a.get("error") or a.get("copy_id") is None]
+        assert len(answers) == len(self.targets) and not bad, bad[:3]
+        return {"seconds": took, "requests": len(self.targets),
+                "copy_ids": sorted({a["copy_id"] for a in answers})}
+
+    def many(self, api: str) -> dict:
+        from cocalc_widgets import CoCalcClient, copy_to_many, wait_all
+
+        dest = self.dest()
+        with CoCalcClient(api_key=self.api_key, host=self.host, api=api) as client:
+            client.api_versions  # noqa: B018 - asked once per session, before timing
+            sent = client.requests_sent
+            start = time.perf_counter()
+            results = copy_to_many(client, self.src, "handout.txt",
+                                   [(p, dest) for p in self.targets], journal=False, progress=False)
+            wait_all(client, results, progress=False)
+            took = time.perf_counter() - start
+            assert all(r.ok for r in results), results.table()
+            used = {r.job.api for r in results if r.job is not None}
+            return {"seconds": took, "requests": client.requests_sent - sent, "api": ",".join(sorted(used))}
+
+    def magic(self, shell, magics) -> dict:
+        dest = self.dest()
+        client = magics.client
+        client.detect_api()
+        shell.user_ns["targets"] = [f"{p}:{dest}" for p in self.targets]
+        sent = client.requests_sent
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            results = shell.run_line_magic(
+                "cocalc_copy", f"--no-journal {self.src}:handout.txt $targets"
+            )
+        took = time.perf_counter() - start
+        assert all(r.ok for r in results), results.summary()
+        used = {r.job.api for r in results if r.job is not None}
+        return {"seconds": took, "requests": client.requests_sent - sent, "api": ",".join(sorted(used))}
+
+
+def real_main(args: argparse.Namespace) -> int:
+    if args.env_file:
+        env_path = Path(args.env_file).expanduser()
+        env = _read_env(env_path)
+        host, key = args.host or env["COCALC_HOST"], env["COCALC_API_KEY"]
+        keep = env_path.parent / "bench-fanout-projects.json"
+    else:
+        host, key = args.host, os.environ.get("COCALC_API_KEY", "")
+        if not key:
+            sys.exit("bench/fanout.py --host needs $COCALC_API_KEY (or use --env-file)")
+        keep = Path.home() / ".cache" / "cocalc-widgets" / "bench-fanout-projects.json"
+    n = args.targets or 16
+    repeat = args.repeat or (1 if args.quick else 3)
+    load_before = os.getloadavg()
+    real = RealServer(host, key, keep, n)
+    from IPython.core.interactiveshell import InteractiveShell
+
+    os.environ["COCALC_HOST"], os.environ["COCALC_API_KEY"] = real.host, key
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "cocalc_widgets")
+    shell.run_line_magic("config", "CoCalcMagics.progress = False")
+    magics = shell.magics_manager.registry["CoCalcMagics"]
+    warm = real.raw()  # starts every project that is not running: not timed
+    settings = {
+        "raw v2 posts, all at once": real.raw,
+        "copy_to_many + wait_all (auto)": lambda: real.many("auto"),
+        "copy_to_many + wait_all (conat)": lambda: real.many("conat"),
+        "%cocalc_copy (auto)": lambda: real.magic(shell, magics),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in settings}
+    try:
+        for _ in range(repeat):  # interleaved, so that slow spells hit every setting alike
+            for name, fn in settings.items():
+                runs[name].append(fn())
+    finally:
+        shell.run_line_magic("unload_ext", "cocalc_widgets")
+        InteractiveShell.clear_instance()
+        real.client.close()
+    load_after = os.getloadavg()
+    raw = median([r["seconds"] for r in runs["raw v2 posts, all at once"]])
+    rows, summary = [], []
+    for name, mine in runs.items():
+        secs = median([r["seconds"] for r in mine])
+        entry = {"client": name, "runs": mine, "median_seconds": secs, "raw_ratio": secs / raw,
+                 "median_requests": median([r["requests"] for r in mine]),
+                 "api": mine[0].get("api", "v2")}
+        summary.append(entry)
+        rows.append([name, entry["api"], len(mine), secs, f"{entry['median_requests']:g}",
+                     f"{entry['raw_ratio']:.2f}"])
+    print(f"real CoCalc at {real.host}; {n} targets (projects kept in {keep}); warm-up round "
+          f"{warm['seconds']:.2f} s; load average {load_before[0]:.2f} before, "
+          f"{load_after[0]:.2f} after")
+    print(table(["client", "api", "runs", "median s", "requests", "x raw"], rows))
+    path = save("fanout_real", {
+        "host": real.host, "targets": n, "repeat": repeat, "warm_up": warm,
+        "raw_definition": "every v2 projects/copy-path POSTed at once by raw threads (one "
+                          "connection each, released together); release to the last answer",
+        "loadavg_before": load_before, "loadavg_after": load_after, "settings": summary,
+    }, quick=args.quick)
+    print(f"wrote {path}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="30 projects, one run each (smoke)")
@@ -270,7 +444,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per setting (default 3; 1 quick)")
     parser.add_argument("--in-process", action="store_true",
                         help="run the emulator in this process (shares the interpreter lock with the client)")
+    parser.add_argument("--env-file", help="measure against the real CoCalc of this env file "
+                        "(tools/real-cocalc start writes it)")
+    parser.add_argument("--host", help="measure against this real CoCalc (key: $COCALC_API_KEY)")
     args = parser.parse_args()
+    if args.env_file or args.host:
+        return real_main(args)
     n = args.targets or (30 if args.quick else 200)
     n_base = min(n, args.baseline_targets or (5 if args.quick else 40))
     repeat = args.repeat or (1 if args.quick else 3)

@@ -41,6 +41,7 @@ from .errors import (
     CoCalcError,
     CoCalcTimeout,
     CopyFailed,
+    CopyKeyRefused,
     CopyNotFound,
     CopyRefused,
     NotADirectory,
@@ -182,10 +183,13 @@ def refusal(text: str, **kw: Any) -> CoCalcError:
 def copy_failure(text: str, **kw: Any) -> CopyFailed:
     """The error of a copy that ended with CoCalc's error ``text``: :class:`CopyFailed`, and
     also what the text says (:class:`CopyRefused` is a ``PermissionDenied``,
-    :class:`CopyNotFound` a ``NotFound``), whichever generation carried the copy."""
+    :class:`CopyNotFound` a ``NotFound``, :class:`CopyKeyRefused` an ``AuthenticationError``),
+    whichever generation carried the copy."""
     cls = _classify_text(text)
     if cls is PermissionDenied:
         return CopyRefused("CoCalc refused the copy", server_message=text, **kw)
+    if cls is AuthenticationError and "password" not in text.lower():
+        return CopyKeyRefused("CoCalc refused the API key", server_message=text, **kw)
     if issubclass(cls, NotFound) and "endpoint" not in text.lower():
         return CopyNotFound("The copy's source does not exist", server_message=text, **kw)
     return CopyFailed("The copy failed", server_message=text, **kw)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ._http import copy_failure
-from .errors import CoCalcTimeout
+from .errors import CoCalcTimeout, CopyFailed
 
 __all__ = ["CopyJob", "CopyRequest", "CopyStatus", "parse_time", "poll_delays"]
 
@@ -318,7 +318,8 @@ class CopyJob:
                     raise CoCalcTimeout(
                         f"The copy {self._name()} was still {state} after {timeout:g} s; "
                         "it goes on in CoCalc (call wait() again to keep waiting)",
-                        endpoint="copy_path_status",
+                        endpoint=self._waited_on(),
+                        route=self.api,
                     )
                 if self._changed is not None:
                     pause = 0.25 if bar.live else 3600.0
@@ -334,9 +335,27 @@ class CopyJob:
                 status = self.status()
         finally:
             bar.close(status.state if status is not None else None)
-        if raise_on_error and status.error:
-            raise copy_failure(status.error, endpoint="copy_path_status", copy_status=status)
+        failure = self.failure()
+        if raise_on_error and failure is not None:
+            raise failure
         return status
+
+    def failure(self) -> CopyFailed | None:
+        """The error of a copy known to have failed, typed by what CoCalc said
+        (:class:`CopyRefused`, :class:`CopyNotFound`, ...: a :class:`CopyFailed` in every case),
+        else ``None``. Asks CoCalc nothing."""
+        status = self._last
+        if status is None or not status.done or not status.error:
+            return None
+        return copy_failure(
+            status.error, endpoint=self._waited_on(), route=self.api, copy_status=status
+        )
+
+    def _waited_on(self) -> str:
+        """The call whose answer a wait ended on: ``copy_path_status`` if this job asked CoCalc
+        for the copy's status, else the copy request itself (a background conat copy, or a
+        copy that had ended when its request was answered)."""
+        return "copy_path_status" if self.polls else "copy_path_between_projects"
 
     def _name(self) -> str:
         return self.copy_path_id or f"of {self.request.src_path}"

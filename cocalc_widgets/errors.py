@@ -21,6 +21,7 @@ __all__ = [
     "CommandError",
     "CommandTimeout",
     "CopyFailed",
+    "CopyKeyRefused",
     "CopyNotFound",
     "CopyRefused",
     "FrameNotReady",
@@ -154,6 +155,12 @@ class CopyRefused(CopyFailed, PermissionDenied):
 class CopyNotFound(CopyFailed, NotFound):
     """The copy ended because its source does not exist: a :class:`NotFound` as well, as the
     same mistake is when CoCalc says it before the copy starts."""
+
+
+class CopyKeyRefused(CopyFailed, AuthenticationError):
+    """The copy ended because CoCalc refused the API key (the conat bridge says so when the
+    copy ends): an :class:`AuthenticationError` as well, as the same key is refused when CoCalc
+    says it before the copy starts (API v1 and v2)."""
 
 
 class CommandError(CoCalcError):

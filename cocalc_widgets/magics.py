@@ -346,10 +346,10 @@ class CoCalcMagics(Magics):
             self._show(results)
             return results
         one = results[0]
+        if one.state == "failed":  # its error (wait_all typed it) is a CopyFailed
+            raise MagicError(f"CopyFailed: the copy to {labels[0]} failed: {one.reason}")
         if one.error is not None:  # the wait ran out, or the outcome is unknown
             raise _one_line(one.error, self._magic)
-        if one.state == "failed":
-            raise MagicError(f"CopyFailed: the copy to {labels[0]} failed: {one.reason}")
         waited = not args.no_wait and not args.scheduled
         if waited and not one.finished:
             copy_id = one.job.copy_path_id if one.job is not None else None

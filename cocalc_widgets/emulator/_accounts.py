@@ -145,8 +145,9 @@ def create_user(state: EmulatorState, account_id: str, opts: dict) -> str:
             org_must_exist=False,
         )
     except ValueError:
-        raise OpFailed(
-            'duplicate key value violates unique constraint "accounts_email_address_key"'
+        raise OpFailed(  # PostgreSQL's error, as CoCalc passes it on (its name: "error")
+            'duplicate key value violates unique constraint "accounts_email_address_key"',
+            name="error",
         ) from None
 
 
@@ -199,7 +200,7 @@ def message(state: EmulatorState, account_id: str, opts: dict) -> None:
 
 # -- names and search ------------------------------------------------------------------------
 def get_names(state: EmulatorState, account_ids: object) -> dict:
-    """``{account_id: {first_name, last_name}}``; unknown ids are "Deleted User"."""
+    """``{account_id: {first_name, last_name, profile}}``; unknown ids are "Deleted User"."""
     if not isinstance(account_ids, list):
         raise OpFailed(f'malformed array literal: "{js_str(account_ids)}"')
     for aid in account_ids:
@@ -215,7 +216,8 @@ def get_names(state: EmulatorState, account_ids: object) -> dict:
             first, last = account.first_name.strip(), account.last_name.strip()
             if not first and not last:
                 first, last = "No", "Name"
-            out[aid] = {"first_name": first, "last_name": last}
+            # CoCalc adds the account's profile (colour, image): the emulator keeps none.
+            out[aid] = {"first_name": first, "last_name": last, "profile": None}
     return out
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from werkzeug.wrappers import Request, Response
 
@@ -63,17 +64,24 @@ class _MethodError(Exception):
     own failure (its timeout, a bad timeout) with CoCalc's ``callHub`` suffix."""
 
     def __init__(
-        self, message: str, code: str = "undefined", *, bridge: bool = False, plain: bool = False
+        self,
+        message: str,
+        code: str = "undefined",
+        *,
+        bridge: bool = False,
+        plain: bool = False,
+        name: str = "Error",
     ) -> None:
         super().__init__(message)
         self.code = code
         self.bridge = bridge
         self.plain = plain  # thrown as a string, not an Error: no "Error: " prefix
+        self.name = name  # the JavaScript error's class name, before the message
 
     def text(self, subject: str, name: object) -> str:
         """The ``error`` text of the bridge's answer."""
         if not self.bridge:
-            return str(self) if self.plain else f"Error: {self}"
+            return str(self) if self.plain else f"{self.name}: {self}"
         return f"{self} - callHub: subject='{subject}', name='{js_str(name)}', code='{self.code}' "
 
 
@@ -192,7 +200,7 @@ def _worded(method: Method, call: _Call, name: str) -> Callable[[], object]:
         except ExecFailed as err:
             raise _MethodError(str(err), plain=True) from None
         except OpFailed as err:
-            raise _MethodError(str(err)) from None
+            raise _MethodError(str(err), name=err.name) from None
         except Exception as err:  # never a traceback page
             log.exception("conat %s failed", name)
             raise _MethodError(f"emulator internal error: {err!r}") from None
@@ -334,6 +342,13 @@ def _on_project(
     return method
 
 
+def _status(call: _Call) -> dict:
+    port = urlsplit(call.base_url).port
+    return projects.project_status(
+        call.ctx.state, call.opts["account_id"], call.opts.get("project_id"), port
+    )
+
+
 def _stop(call: _Call) -> None:
     opts = call.opts
     projects.stop(
@@ -418,7 +433,7 @@ HUB_METHODS: dict[str, Method] = {
     "projects.deleteProject": _delete_project,
     "projects.touch": _on_project(projects.touch),
     "projects.state": _on_project(projects.project_state),
-    "projects.status": _on_project(projects.project_status),
+    "projects.status": _status,
     "sync.history": _with_options(history),
     "jupyter.kernels": _jupyter_kernels,
     "jupyter.execute": _jupyter_execute,

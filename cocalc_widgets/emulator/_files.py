@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ._ops import OpFailed, require_collaborator
 from ._state import EmulatorState, PathError
-from ._sync import HISTORY_MAX_BYTES, record_write
 from ._values import js_str
 
 _NODE_TEXTS = {
@@ -52,21 +51,7 @@ def write_text(
     with _node_errors(path, "open"):
         target = state.resolve(project_id, path)  # type: ignore[arg-type]
         target.parent.mkdir(parents=True, exist_ok=True)
-        old = _previous_text(target)
         target.write_text(content, encoding="utf-8")
-    record_write(state, account_id, project_id, path, old, content)  # type: ignore[arg-type]
-
-
-def _previous_text(target: Path) -> str | None:
-    """The text a write replaces, for the file's history (``None``: too large to keep)."""
-    try:
-        if not target.is_file():
-            return ""
-        if target.stat().st_size > HISTORY_MAX_BYTES:
-            return None
-        return target.read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return ""
 
 
 def read_text(state: EmulatorState, account_id: str, project_id: object, path: object) -> str:

@@ -16,7 +16,13 @@ from ._values import js_str
 
 
 class OpFailed(Exception):
-    """An operation failed; ``str()`` is the text to answer."""
+    """An operation failed; ``str()`` is the text to answer. ``name``: the class name of
+    CoCalc's error, which the conat bridge puts before the text (``OwnershipError: ...``;
+    PostgreSQL's errors are named ``error``)."""
+
+    def __init__(self, *args: object, name: str = "Error") -> None:
+        super().__init__(*args)
+        self.name = name
 
 
 class NoAccess(OpFailed):

@@ -9,9 +9,9 @@ its Jupyter kernels. A deleted project keeps its files and its ``deleted`` flag 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
+import uuid
 from collections.abc import Callable
 
 from ._copy import iso
@@ -94,9 +94,13 @@ def project_state(state: EmulatorState, account_id: str, project_id: object) -> 
     return {"ip": "127.0.0.1", "state": project.state, "time": iso(time.time())}
 
 
-def project_status(state: EmulatorState, account_id: str, project_id: object) -> dict:
-    """CoCalc's single-user ``getStatus``: ``{}`` for a project that is not running, else its
-    process id, start time and session id, plus its disk use in MB."""
+def project_status(
+    state: EmulatorState, account_id: str, project_id: object, port: int | None = None
+) -> dict:
+    """CoCalc's single-user ``getStatus``, as the real server answers it: ``{}`` for a project
+    that is not running, else its process id, the ports of its hub and browser servers (the
+    emulator's own ``port``, where it serves the project), its start time and a session id
+    (a uuid)."""
     pid = _check_collaborator(
         state, account_id, project_id, "must be collaborator on project to get status"
     )
@@ -105,21 +109,11 @@ def project_status(state: EmulatorState, account_id: str, project_id: object) ->
         return {}
     return {
         "project.pid": os.getpid(),
+        "hub-server.port": port,
+        "browser-server.port": port,
         "start_ts": int(project.state_time * 1000),
-        "session_id": hashlib.sha1(f"{pid}{project.state_time}".encode()).hexdigest()[:16],
-        "disk_MB": round(_disk_bytes(state, pid) / 1e6, 3),
+        "session_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{pid}/{project.state_time}")),
     }
-
-
-def _disk_bytes(state: EmulatorState, project_id: str) -> int:
-    total = 0
-    for root, _dirs, files in os.walk(state.project_dir(project_id)):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                continue
-    return total
 
 
 def delete_project(
@@ -187,7 +181,9 @@ def remove_collaborator(state: EmulatorState, account_id: str, opts: object) -> 
     if not is_uuid(target):
         raise OpFailed(f"Invalid account_id: {js_str(target)}")
     if target == state.account_id:
-        raise OpFailed("Cannot remove an owner. Demote to collaborator first.")
+        raise OpFailed(
+            "Cannot remove an owner. Demote to collaborator first.", name="OwnershipError"
+        )
     state.remove_collaborator(project_id, target)  # type: ignore[arg-type]
 
 
@@ -198,4 +194,4 @@ def _check_manage(state: EmulatorState, account_id: str, project_id: object) -> 
     if not is_uuid(account_id):
         raise OpFailed(f"Invalid account_id: {account_id}")
     if project_id not in state.projects:
-        raise OpFailed("Project not found")
+        raise OpFailed("Project not found", name="OwnershipError")

@@ -190,9 +190,6 @@ class EmulatorState:
         self.messages: list[Message] = []
         # Further API keys (project-scoped ones): key -> its scope. The main key is api_key.
         self._api_keys: dict[str, ApiKey] = {}
-        # Files the API wrote: (project_id, path) -> their writes, for ``sync.history``.
-        self.file_history: dict[tuple[str, str], list[dict]] = {}
-        self.file_history_users: dict[tuple[str, str], list[str]] = {}
         self._load()
 
     @property

@@ -293,6 +293,9 @@ def wait_all(
                 todo = pending()
                 _resume.record_finals(results._handout, results, results._recorded)
     finally:
+        for result in results:  # a copy that ended failed: its error, typed by CoCalc's text
+            if result.error is None and result.job is not None:
+                result.error = result.job.failure()
         _resume.record_finals(getattr(results, "_handout", None), results, results._recorded)
         failed = any(r.state in BAD for r in results)
         bar.close("failed" if failed else "done", results.summary())

@@ -30,6 +30,8 @@ class CopyResult:
     target_project_id: str
     target_path: str | None
     job: CopyJob | None = None
+    #: Why it did not succeed: the error of its request, or, once :func:`wait_all` saw it end
+    #: failed, its typed :class:`CopyFailed` (a ``CopyRefused`` is a ``PermissionDenied``, ...).
     error: CoCalcError | None = None
     label: str = ""
     #: An earlier, unfinished run of the same hand-out finished this copy well (from the

@@ -19,6 +19,9 @@ from cocalc_widgets import (
     CoCalcError,
     CoCalcTimeout,
     CopyFailed,
+    CopyKeyRefused,
+    CopyNotFound,
+    CopyRefused,
     FileEntry,
     NotFound,
     OutcomeUnknown,
@@ -307,6 +310,70 @@ def test_a_refused_or_failed_copy_is_failed_with_cocalcs_text(conat):
     with pytest.raises(CopyFailed, match="collaborator on target project"):
         job.wait(timeout=10)
     assert job.error == "user must be collaborator on target project" and not job.ok
+
+
+@pytest.mark.parametrize(
+    ("text", "cls", "also"),
+    [
+        ("user must be collaborator on target project", CopyRefused, PermissionDenied),
+        ("ENOENT: no such file or directory, stat '/p/nope.txt'", CopyNotFound, NotFound),
+        ("must be signed in and MUST provide an api key (cookies are not allowed)", CopyKeyRefused, AuthenticationError),
+    ],
+)
+def test_a_copy_error_from_waiting_is_typed_by_cocalcs_text_and_names_the_call_made(conat, text, cls, also):
+    """The real server (tests/real): a conat copy's refusal, missing source or refused key comes
+    when the copy ends; wait() raises the class CoCalc's text says, named after the copy that was
+    called, never after ``copy_path_status`` (no status was asked: conat has none)."""
+    client, rsps = conat
+    rsps.post(HUB, json={"error": f"Error: {text}"})
+    job = client.copy_path_between_projects(SRC, "a", DST)
+    with pytest.raises(cls) as info:
+        job.wait(timeout=10)
+    assert isinstance(info.value, CopyFailed) and isinstance(info.value, also)
+    assert info.value.endpoint == "copy_path_between_projects" and job.polls == 0
+    assert "[copy_path_between_projects via conat]" in str(info.value) and "copy_path_status" not in str(info.value)
+    assert isinstance(job.failure(), cls) and len(rsps.calls) == 1
+
+
+def test_a_wait_that_runs_out_on_a_conat_copy_names_the_copy_not_a_status_call(conat):
+    import threading
+
+    client, rsps = conat
+    release = threading.Event()
+
+    def slow(request):
+        release.wait(10)
+        return (200, {}, "null")
+
+    rsps.add_callback(responses.POST, HUB, callback=slow, content_type="application/json")
+    job = client.copy_path_between_projects(SRC, "a", DST)
+    try:
+        with pytest.raises(CoCalcTimeout, match="goes on in CoCalc") as info:
+            job.wait(timeout=0.2)
+        assert info.value.endpoint == "copy_path_between_projects" and info.value.route == "conat"
+    finally:
+        release.set()
+    assert job.wait(timeout=10).ok
+
+
+def test_a_failed_conat_copy_in_a_hand_out_carries_its_typed_error(conat):
+    from cocalc_widgets import copy_to_many, wait_all
+
+    client, rsps = conat
+    refused = {"error": "Error: user must be collaborator on target project"}
+    rsps.add_callback(
+        responses.POST,
+        HUB,
+        callback=lambda r: (200, {}, json.dumps(refused if DST in r.body.decode() else None)),
+        content_type="application/json",
+    )
+    other = "5c4b3a29-1807-4f6e-9d5c-4b3a29180706"
+    results = copy_to_many(client, SRC, "a", [other, DST], journal=False, progress=False)
+    wait_all(client, results, timeout=10, progress=False)
+    assert [r.state for r in results] == ["done", "failed"]
+    assert results[0].error is None
+    assert isinstance(results[1].error, CopyRefused) and isinstance(results[1].error, PermissionDenied)
+    assert results[1].reason == "user must be collaborator on target project"
 
 
 def test_wait_until_done_blocks_and_raises_at_once(conat):

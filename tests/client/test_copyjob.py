@@ -128,6 +128,21 @@ def test_failed_copy_raises_copy_failed_with_the_server_text():
     assert job_for(FakeCopy(0.0, error="x")).wait(raise_on_error=False).error == "x"
 
 
+def test_a_failure_seen_by_polling_names_copy_path_status_and_one_known_at_once_the_copy():
+    """What was really called: a status that was asked for (``copy_path_status``), or the copy
+    request itself when the job never asked (it ended with its request)."""
+    polled = job_for(FakeCopy(0.0, error="rsync: No such file or directory"))
+    with pytest.raises(CopyFailed) as info:
+        polled.wait(progress=False)
+    assert (info.value.endpoint, info.value.route) == ("copy_path_status", "v1")
+    ended = CopyStatus(source_path="a.txt", finished=datetime.now(timezone.utc), error="boom")
+    known = CopyJob(None, REQUEST, last=ended, api="v2")
+    with pytest.raises(CopyFailed) as info:
+        known.wait(progress=False)
+    assert info.value.endpoint == "copy_path_between_projects" and known.polls == 0
+    assert "copy_path_status" not in str(info.value)
+
+
 def test_wait_timeout_says_the_copy_goes_on(clock):
     fake = FakeCopy(10.0, clock=clock)
     job = job_for(fake)

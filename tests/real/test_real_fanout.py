@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import pytest
-from _real_server import apis
 
 from cocalc_widgets import CopyResults, PermissionDenied, copy_to_many, wait_all
 
@@ -27,13 +26,7 @@ def test_copy_to_many_and_wait_all(make_client, api, src_project, targets, setup
         assert setup_client.read_text_file_from_project(pid, f"{dest}data.csv") == "a,b\n1,2\n"
 
 
-@pytest.mark.parametrize(
-    "api",
-    apis(
-        conat="a conat copy's refusal ends as 'failed' with CopyFailed (its reason CoCalc's "
-        "text), not as PermissionDenied as on v2"
-    ),
-)
+@pytest.mark.parametrize("api", ["auto", "v2", "conat"])
 def test_copy_to_many_with_a_strangers_project(
     make_client, api, src_project, targets, stranger_project
 ):
