@@ -124,8 +124,7 @@ def test_a_stuck_kiosk_page_shows_the_frame_file_through_the_bridge(
         f"print('TRAIT', frame.open_files == {{{pid!r}: ['start.md']}}, frame.ready)\n"
         "print('REASON', frame.mode_reason)\n"
         "print('KINDS', [k for k in frame_kinds if k != 'log'], frame_kinds.count('log'))",
-        "r = await frame.open_file('other.md')\n"
-        "print('OPEN', r['status'], r['path'], frame.mode)",
+        "r = await frame.open_file('other.md')\nprint('OPEN', r['status'], r['path'], frame.mode)",
     ]
     write_notebook(lab.root_dir / "stuck.ipynb", cells)
     nb = LabNotebook(page, lab, "stuck.ipynb").open()
@@ -157,8 +156,7 @@ def test_a_silent_bridge_is_remembered_until_it_expires_and_an_answer_forgets_it
         _setup(emu),
         # 1: the first frame waits out bridge_wait, falls back and remembers
         _frame(emu, pid, "f1", bridge_wait="2"),
-        "r = await f1.status(timeout=40)\n"
-        "print('F1', f1.mode, f1.mode_reason)",
+        "r = await f1.status(timeout=40)\nprint('F1', f1.mode, f1.mode_reason)",
         # 3: the next frame navigates at once, saying why (bridge_wait is long: it never waits)
         "t0 = time.monotonic()\n" + _frame(emu, pid, "f2", bridge_wait="30"),
         "r = await f2.status(timeout=40)\n"
