@@ -121,7 +121,8 @@ const noop = () => {};
  * onReady(reply), onUnready(), onResult(id, reply, ack), onAck(id, ack), onLog(event),
  * onMode(mode, detail); for navigate mode: mode ("auto" | "bridge" | "navigate"), bridgeWaitMs,
  * home ({url, project_id, path}: the frame's own page) and navigate(url) (loads the IFrame);
- * and pollMs, ackDelayMs, clock (for tests).
+ * onHomeOpen(path) (the frame's own file is being opened through the bridge); and pollMs,
+ * ackDelayMs, homeOpenMs, clock (for tests).
  */
 export class Relay {
   constructor(options) {
@@ -160,6 +161,7 @@ export class Relay {
     this.homeFirst = null; // the bridge's first status reply
     this.homeResult = null; // CoCalc's final answer to the open
     this.homeOpenMs = options.homeOpenMs ?? HOME_OPEN_MS;
+    this.onHomeOpen = options.onHomeOpen || noop;
   }
 
   /** Queue commands [{id, payload, timeout_ms}] from Python; duplicates (same id) are skipped. */
@@ -344,6 +346,12 @@ export class Relay {
       this.becomeReady(this.homeFirst, this.homeResult || { status: "error", action: "open", mesg });
     }, this.homeOpenMs);
     this.post(this.homePayload());
+    this.onHomeOpen(this.home.path);
+  }
+
+  /** Whether the frame's own file is being opened through the bridge right now. */
+  get homeOpening() {
+    return this.homeState === "opening" || this.homeState === "checking";
   }
 
   homePayload() {
@@ -766,6 +774,8 @@ function render({ model, el }) {
     onUnready: () => send({ kind: TO_PYTHON.STATE, ready: false }),
     onResult: (id, reply, ack) => send({ kind: TO_PYTHON.REPLY, id, reply, ack }),
     onAck: (id, ack) => send({ kind: TO_PYTHON.ACK, id, ack }),
+    onHomeOpen: (path) =>
+      setStatus(`CoCalc answers; opening ${path} through its bridge (its page did not open it)`),
     onLog: (event) => {
       if (leader) send({ kind: TO_PYTHON.LOG, event });
       else if (!settled && earlyLogs.length < 20) earlyLogs.push(event); // until we know
@@ -787,6 +797,7 @@ function render({ model, el }) {
       kiosk &&
       relay.mode === "bridge" &&
       !relay.ready &&
+      !relay.homeOpening &&
       performance.now() - loadedAt > SLOW_READY_MS
     ) {
       setStatus(

@@ -737,7 +737,8 @@ test("fullscreen button: hidden where the page may not go fullscreen; a refusal 
 const STUCK_STATUS = { status: "done", connection: { quality: "good" }, open_files: {} };
 
 test("a stuck kiosk page: the frame opens its own file through the bridge once, then is ready", () => {
-  const { relay, events, fromCoCalc, win } = autoSetup();
+  const opening = [];
+  const { relay, events, fromCoCalc, win } = autoSetup({ onHomeOpen: (p) => opening.push(p) });
   relay.enqueue([{ id: 1, payload: { action: "status" }, timeout_ms: 60000 }]);
   relay.frameLoaded();
   win.posted.length = 0;
@@ -745,6 +746,8 @@ test("a stuck kiosk page: the frame opens its own file through the bridge once, 
   assert.equal(relay.mode, "bridge");
   assert.equal(relay.ready, false, "not ready before its own file is open");
   assert.deepEqual(win.posted.map((p) => p.data), [{ action: "open", project_id: PID, path: "a.txt" }]);
+  assert.deepEqual(opening, ["a.txt"]);
+  assert.equal(relay.homeOpening, true);
   assert.equal(fromCoCalc(STUCK_STATUS), false, "a late poll answer is not the open's");
   assert.ok(fromCoCalc({ status: "ack", action: "open", project_id: PID, path: "a.txt" }));
   assert.ok(fromCoCalc({ status: "done", action: "open", project_id: PID, path: "a.txt" }));
