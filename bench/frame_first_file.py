@@ -85,6 +85,15 @@ def main() -> int:
         return 2
     env = parse(a.env_file.read_text())
     host = (a.host or env["COCALC_HOST"]).rstrip("/")
+    try:
+        import requests
+
+        up = requests.get(host + "/healthcheck", timeout=5).status_code == 200
+    except requests.RequestException:
+        up = False
+    if not up:
+        print(f"CoCalc at {host} does not answer its /healthcheck", file=sys.stderr)
+        return 2
     runs = 1 if a.quick else a.runs
     warm = 0 if a.quick else 1
     from playwright.sync_api import sync_playwright
