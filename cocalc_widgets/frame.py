@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_ALLOW",
     "DEFAULT_HOST",
     "DEFAULT_TIMEOUT",
+    "NO_BRIDGE_MEMORY",
     "CoCalcFrame",
     "kiosk_url",
     "plain_url",
@@ -51,6 +52,9 @@ DEFAULT_HOST = "https://cocalc.com"
 DEFAULT_ALLOW = "clipboard-read; clipboard-write; fullscreen"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_BRIDGE_WAIT = 10.0
+#: Seconds a browser remembers, per CoCalc origin, that its IFrame bridge did not answer (mode
+#: ``"auto"`` then starts in navigate mode at once): ``NO_BRIDGE_MEMORY_MS`` in ``js/frame.js``.
+NO_BRIDGE_MEMORY = 3600.0
 Mode = Literal["auto", "bridge", "navigate"]
 Display = Literal["project", "fullscreen", "default"]
 _DISPLAYS = {"project": "fullscreen=project&", "fullscreen": "fullscreen&", "default": ""}
@@ -284,7 +288,17 @@ class CoCalcFrame(anywidget.AnyWidget):
     CoCalc: ``{"status": "done", "mode": "navigate", "url": ..., "open_files": ...}``, no
     ``connection``), and any other command raises :class:`CommandError` at once. No project-log
     events come in navigate mode. While the mode is ``"connecting"``, commands wait for the
-    decision (within their own timeout) and then run in the mode chosen.
+    decision (within their own timeout) and then run in the mode chosen. ``mode_reason`` says
+    why the frame is in its mode.
+
+    When the bridge answers but the frame's own file is not among CoCalc's ``open_files`` (a
+    kiosk page stuck on its banner, upstream #8527), the frame opens that file through the
+    bridge, once, before it reports ``ready``. When mode ``"auto"`` fell back, the browser
+    remembers it (localStorage, per CoCalc origin: only the origin and the time) for
+    :data:`NO_BRIDGE_MEMORY` seconds (1 hour): later frames in mode ``"auto"`` then start in
+    navigate mode at once (``mode_reason``: ``"remembered: CoCalc's bridge did not answer here
+    at HH:MM"``). ``mode="bridge"`` tries the bridge whatever was remembered; a bridge that
+    answers clears the memory.
 
     Permissions: ``allow=`` is the IFrame's ``allow`` attribute, by default
     ``"clipboard-read; clipboard-write; fullscreen"`` (:data:`DEFAULT_ALLOW`: copy and paste in
@@ -329,6 +343,9 @@ class CoCalcFrame(anywidget.AnyWidget):
     # Python only: set from the front end's messages, never sent back.
     #: ``"bridge"``, ``"navigate"``, or ``"connecting"`` while mode ``"auto"`` is deciding.
     mode = traitlets.Unicode("connecting", read_only=True)
+    #: Why the frame is in its mode, in words ("" while connecting): e.g. "remembered:
+    #: CoCalc's bridge did not answer here at 14:02" when this browser remembered a silent bridge.
+    mode_reason = traitlets.Unicode("", read_only=True)
     #: CoCalc answered the frame's ``status`` poll (and the page has not reloaded since).
     ready = traitlets.Bool(False, read_only=True)
     #: ``connection`` of CoCalc's last ``status`` reply, as given.
@@ -439,6 +456,8 @@ class CoCalcFrame(anywidget.AnyWidget):
             **kwargs,
         )
         self.set_trait("mode", first_mode)
+        if mode != "auto":
+            self.set_trait("mode_reason", f"mode={mode!r} was asked for")
         self.on_msg(self._on_front_msg)
 
     # -- public read-only properties -----------------------------------------------------------
@@ -825,6 +844,14 @@ class CoCalcFrame(anywidget.AnyWidget):
             reply = content.get("reply")
             if isinstance(reply, dict):
                 self._take_status(reply)
+            home = content.get("home")
+            if isinstance(home, dict) and home.get("status") == "error":
+                mesg = home.get("mesg")
+                self.set_trait(
+                    "last_error",
+                    f"CoCalc's bridge answers, but it did not open the frame's own file "
+                    f"{self._path!r}: {mesg if isinstance(mesg, str) else 'no reason given'}",
+                )
             if content.get("ready") and self.mode == "connecting":
                 self._decided({"mode": "bridge"})
             self._set_ready(bool(content.get("ready")))
@@ -848,9 +875,23 @@ class CoCalcFrame(anywidget.AnyWidget):
         self.set_trait("mode", mode)
         self._mode = mode  # a view shown later starts in this mode
         if mode != "navigate":
+            self.set_trait("mode_reason", "CoCalc's IFrame bridge answered")
+            return
+        at = content.get("remembered_at")
+        if isinstance(at, (int, float)) and not isinstance(at, bool) and at > 0:
+            when = time.strftime("%H:%M", time.localtime(at / 1000))
+            reason = f"remembered: CoCalc's bridge did not answer here at {when}"
+            self.set_trait("mode_reason", reason)
+            self.set_trait(
+                "last_error",
+                f"CoCalcFrame is in navigate mode at once: {reason} (this browser keeps that "
+                f"for {NO_BRIDGE_MEMORY / 3600:g} h per CoCalc origin, then tries the bridge "
+                "again; mode='bridge' tries it now, and an answer clears the memory)",
+            )
             return
         waited = content.get("waited_ms")
         seconds = f"{waited / 1000:g} s" if isinstance(waited, (int, float)) else "bridge_wait"
+        self.set_trait("mode_reason", f"CoCalc's IFrame bridge did not answer within {seconds}")
         text = (
             f"CoCalcFrame switched to navigate mode: CoCalc's IFrame bridge did not answer within "
             f"{seconds} ({self._origin_cause()}; or CoCalc's kiosk mode is broken, as on "

@@ -15,6 +15,15 @@
 // bridge: `open` and `closeall` load CoCalc's plain file URLs in the IFrame, `status` is answered
 // from what the frame knows) and "connecting" (mode "auto" while it waits up to bridge_wait for
 // the bridge's first answer; then it stays in bridge mode or falls back, once, to navigate).
+//
+// The frame's own file: when the bridge answers and that file is not among its `open_files`
+// (CoCalc's kiosk page that never opens its URL target, upstream #8527), the relay opens it
+// through the bridge, once per frame, before it reports ready (no extra message to Python).
+//
+// Memory: when mode "auto" fell back because the bridge never answered, the view remembers it
+// in the browser's localStorage, per CoCalc origin (the key names the origin; the value is the
+// origin and a time, nothing else), for NO_BRIDGE_MEMORY_MS; later frames in mode "auto" then
+// start in navigate mode at once. A bridge that answers clears it; mode "bridge" always tries.
 
 // The one protocol with the Python side (cocalc_widgets/frame.py's Kind): the `kind` of each
 // custom message, 2 from Python and 7 to it.
@@ -33,6 +42,11 @@ export const POLL_MS = 300;
 export const ACK_DELAY_MS = 250;
 export const SLOW_READY_MS = 8000;
 export const BRIDGE_WAIT_MS = 10000;
+/** How long the frame's own file may take to open through the bridge before it is ready anyway. */
+export const HOME_OPEN_MS = 30000;
+/** How long a browser remembers that a CoCalc origin's bridge did not answer (one hour). */
+export const NO_BRIDGE_MEMORY_MS = 3600000;
+export const NO_BRIDGE_KEY_PREFIX = "cocalc-widgets:no-bridge:";
 const NAVIGATE_ACTIONS = new Set(["open", "closeall", "status"]);
 
 export function isPlainObject(x) {
@@ -107,7 +121,8 @@ const noop = () => {};
  * onReady(reply), onUnready(), onResult(id, reply, ack), onAck(id, ack), onLog(event),
  * onMode(mode, detail); for navigate mode: mode ("auto" | "bridge" | "navigate"), bridgeWaitMs,
  * home ({url, project_id, path}: the frame's own page) and navigate(url) (loads the IFrame);
- * and pollMs, ackDelayMs, clock (for tests).
+ * onHomeOpen(path) (the frame's own file is being opened through the bridge); and pollMs,
+ * ackDelayMs, homeOpenMs, clock (for tests).
  */
 export class Relay {
   constructor(options) {
@@ -139,6 +154,14 @@ export class Relay {
     this.shown = null;
     this.pageUp = false;
     this.kioskLoaded = false; // mode "auto": the fallback clock starts at the first kiosk load
+    // The frame's own file through the bridge: "todo" -> "opening" -> "checking" -> "done".
+    this.homeState = "todo";
+    this.homeTries = 0;
+    this.homeTimer = null;
+    this.homeFirst = null; // the bridge's first status reply
+    this.homeResult = null; // CoCalc's final answer to the open
+    this.homeOpenMs = options.homeOpenMs ?? HOME_OPEN_MS;
+    this.onHomeOpen = options.onHomeOpen || noop;
   }
 
   /** Queue commands [{id, payload, timeout_ms}] from Python; duplicates (same id) are skipped. */
@@ -179,6 +202,11 @@ export class Relay {
       this.queue.unshift(f);
     }
     if (wasReady) this.onUnready();
+    if (this.homeState === "opening" || this.homeState === "checking") {
+      // The page went away while its own file was opening: try again (at most twice in all).
+      this.clearHomeTimer();
+      this.homeState = this.homeTries < 2 ? "todo" : "done";
+    }
     this.startPolling();
     if (this.mode === "connecting" && !this.kioskLoaded) {
       this.kioskLoaded = true;
@@ -257,16 +285,20 @@ export class Relay {
     }
     if (!isReply(d)) return false;
     if (!this.ready) {
-      if (!this.polling || this.mode === "navigate") return false;
-      this.ready = true;
+      if (this.mode === "navigate") return false;
+      if (this.homeState === "opening" || this.homeState === "checking") return this.homeReply(d);
+      if (!this.polling) return false;
       this.stopPolling();
       if (this.mode === "connecting") {
         this.clearFallback();
         this.mode = "bridge";
         this.onMode("bridge", {});
       }
-      this.onReady(d);
-      this.pump();
+      if (this.homeState === "todo" && this.homeMissing(d)) {
+        this.openHome(d);
+        return true;
+      }
+      this.becomeReady(d, null);
       return true;
     }
     const f = this.inflight;
@@ -289,6 +321,72 @@ export class Relay {
     this.onResult(f.id, d, f.ack);
     this.pump();
     return true;
+  }
+
+  /** Whether the bridge's status reply `d` lacks the frame's own file (a stuck kiosk page). */
+  homeMissing(d) {
+    const h = this.home;
+    if (!h || typeof h.project_id !== "string" || typeof h.path !== "string") return false;
+    if (h.path === "" || h.path.endsWith("/")) return false; // a folder: nothing to open
+    const files = isPlainObject(d.open_files) ? d.open_files[h.project_id] : undefined;
+    return !(Array.isArray(files) && files.includes(h.path));
+  }
+
+  /** Open the frame's own file through the bridge; ready once CoCalc answered it and a fresh
+   * `status` (or HOME_OPEN_MS passed: ready anyway, with the open's outcome unknown). */
+  openHome(first) {
+    this.homeState = "opening";
+    this.homeTries += 1;
+    this.homeFirst = first;
+    this.homeResult = null;
+    this.homeTimer = this.clock.setTimeout(() => {
+      this.homeTimer = null;
+      const mesg = `CoCalc did not answer the open of the frame's own file within ${this.homeOpenMs / 1000} s`;
+      this.homeState = "done";
+      this.becomeReady(this.homeFirst, this.homeResult || { status: "error", action: "open", mesg });
+    }, this.homeOpenMs);
+    this.post(this.homePayload());
+    this.onHomeOpen(this.home.path);
+  }
+
+  /** Whether the frame's own file is being opened through the bridge right now. */
+  get homeOpening() {
+    return this.homeState === "opening" || this.homeState === "checking";
+  }
+
+  homePayload() {
+    return { action: "open", project_id: this.home.project_id, path: this.home.path };
+  }
+
+  /** A reply while the frame's own file opens: the open's answer, then the status after it. */
+  homeReply(d) {
+    if (this.homeState === "opening") {
+      const kind = matchReply(this.homePayload(), d);
+      if (kind === null) return false;
+      if (kind === "final") {
+        this.homeResult = d;
+        this.homeState = "checking";
+        this.post({ action: "status" });
+      }
+      return true;
+    }
+    if (matchReply({ action: "status" }, d) !== "final") return false;
+    this.clearHomeTimer();
+    this.homeState = "done";
+    this.becomeReady(d.status === "done" ? d : this.homeFirst, this.homeResult);
+    return true;
+  }
+
+  clearHomeTimer() {
+    if (this.homeTimer !== null) this.clock.clearTimeout(this.homeTimer);
+    this.homeTimer = null;
+  }
+
+  becomeReady(reply, home) {
+    this.ready = true;
+    if (this.homeState === "todo") this.homeState = "done"; // once per frame
+    this.onReady(reply, home);
+    this.pump();
   }
 
   /** Send the next command if CoCalc is listening and nothing is in flight. */
@@ -375,10 +473,73 @@ export class Relay {
   reset() {
     this.stopPolling();
     this.clearFallback();
+    this.clearHomeTimer();
+    if (this.homeState !== "done") this.homeState = "todo";
     if (this.inflight) this.clearTimers(this.inflight);
     this.inflight = null;
     this.queue = [];
     this.ready = false;
+  }
+}
+
+// -- the memory of a bridge that did not answer (per CoCalc origin, in localStorage) ---------
+
+/** The storage key for `origin`'s memory. */
+export function noBridgeKey(origin) {
+  return NO_BRIDGE_KEY_PREFIX + String(origin);
+}
+
+/** When (ms since the epoch) `origin`'s bridge was last found not answering, if that is less
+ * than `ttlMs` ago; else null (and a stale or malformed entry is removed). Never throws. */
+export function recallNoBridge(storage, origin, now = Date.now(), ttlMs = NO_BRIDGE_MEMORY_MS) {
+  try {
+    if (!storage) return null;
+    const raw = storage.getItem(noBridgeKey(origin));
+    if (raw == null) return null;
+    let v = null;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      v = null;
+    }
+    const at = isPlainObject(v) && v.origin === origin ? v.at : NaN;
+    if (Number.isFinite(at) && at <= now && now - at < ttlMs) return at;
+    storage.removeItem(noBridgeKey(origin));
+  } catch {
+    // no storage here (a sandboxed page, storage turned off): nothing remembered
+  }
+  return null;
+}
+
+/** Remember that `origin`'s bridge did not answer: only the origin and the time are stored. */
+export function rememberNoBridge(storage, origin, now = Date.now()) {
+  try {
+    if (storage) storage.setItem(noBridgeKey(origin), JSON.stringify({ origin, at: now }));
+  } catch {
+    // full or forbidden storage: the next frame simply tries the bridge again
+  }
+}
+
+/** Forget it (the bridge answered). */
+export function forgetNoBridge(storage, origin) {
+  try {
+    if (storage) storage.removeItem(noBridgeKey(origin));
+  } catch {
+    // nothing to forget where there is no storage
+  }
+}
+
+/** "HH:MM" of a time (ms since the epoch), in the browser's local time. */
+export function clockTime(ms) {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+function browserStorage() {
+  try {
+    return globalThis.localStorage || null;
+  } catch {
+    return null; // reading localStorage itself throws where storage is forbidden
   }
 }
 
@@ -487,7 +648,15 @@ function render({ model, el }) {
   const signin = model.get("_signin");
   const nav = model.get("_nav") || {};
   const decided = model.get("_mode"); // what an earlier view found out (or "connecting")
-  const wanted = decided === "connecting" ? model.get("_mode_request") : decided;
+  const storage = browserStorage();
+  // Mode "auto" and this browser found CoCalc's bridge silent here lately: navigate at once.
+  const remembered =
+    decided === "connecting" && model.get("_mode_request") === "auto"
+      ? recallNoBridge(storage, cocalcOrigin)
+      : null;
+  let rememberedSent = false;
+  const wanted =
+    remembered !== null ? "navigate" : decided === "connecting" ? model.get("_mode_request") : decided;
   const bridgeWaitMs = model.get("_bridge_wait_ms");
   const pageOrigin = globalThis.location ? globalThis.location.origin : "";
   const warning = originWarning(pageOrigin, cocalcOrigin);
@@ -569,10 +738,19 @@ function render({ model, el }) {
       // the model is closed
     }
   };
-  let navigateReason = decided === "navigate" ? "CoCalc's IFrame bridge did not answer" : "";
+  let navigateReason =
+    remembered !== null
+      ? `remembered: CoCalc's bridge did not answer here at ${clockTime(remembered)}`
+      : decided === "navigate"
+        ? "CoCalc's IFrame bridge did not answer"
+        : "";
+  const retryNote =
+    remembered !== null
+      ? ` (the bridge is tried again ${NO_BRIDGE_MEMORY_MS / 60000} min after that, or now with mode='bridge')`
+      : "";
   const navigateNote = () =>
     `navigate mode: ${navigateReason ? `${navigateReason}, so ` : ""}commands load CoCalc's ` +
-    "file pages";
+    `file pages${retryNote}`;
 
   const relay = new Relay({
     origin: cocalcOrigin,
@@ -583,13 +761,21 @@ function render({ model, el }) {
     navigate: (url) => {
       iframe.src = url;
     },
-    onReady: (reply) => {
-      setStatus("ready");
-      send({ kind: TO_PYTHON.STATE, ready: true, reply });
+    onReady: (reply, home) => {
+      forgetNoBridge(storage, cocalcOrigin);
+      setStatus(
+        home && home.status === "error"
+          ? `ready (CoCalc did not open ${nav.path}: ${home.mesg || "no reason given"})`
+          : "ready",
+      );
+      // One message, as before: the frame's own file (if it was opened) rides along.
+      send({ kind: TO_PYTHON.STATE, ready: true, reply, ...(home ? { home } : {}) });
     },
     onUnready: () => send({ kind: TO_PYTHON.STATE, ready: false }),
     onResult: (id, reply, ack) => send({ kind: TO_PYTHON.REPLY, id, reply, ack }),
     onAck: (id, ack) => send({ kind: TO_PYTHON.ACK, id, ack }),
+    onHomeOpen: (path) =>
+      setStatus(`CoCalc answers; opening ${path} through its bridge (its page did not open it)`),
     onLog: (event) => {
       if (leader) send({ kind: TO_PYTHON.LOG, event });
       else if (!settled && earlyLogs.length < 20) earlyLogs.push(event); // until we know
@@ -598,6 +784,7 @@ function render({ model, el }) {
       if (mode === "navigate") {
         navigateReason = `CoCalc's IFrame bridge did not answer within ${bridgeWaitMs / 1000} s`;
         setStatus(navigateNote());
+        if (leader) rememberNoBridge(storage, cocalcOrigin);
       }
       if (leader) send({ kind: TO_PYTHON.MODE, mode, ...detail });
     },
@@ -610,6 +797,7 @@ function render({ model, el }) {
       kiosk &&
       relay.mode === "bridge" &&
       !relay.ready &&
+      !relay.homeOpening &&
       performance.now() - loadedAt > SLOW_READY_MS
     ) {
       setStatus(
@@ -681,6 +869,10 @@ function render({ model, el }) {
           else relay.armFallback(2 * bridgeWaitMs); // if the kiosk page never finishes loading
         }
         for (const event of earlyLogs.splice(0)) send({ kind: TO_PYTHON.LOG, event });
+        if (remembered !== null && !rememberedSent) {
+          rememberedSent = true; // the one message that says why this frame navigates
+          send({ kind: TO_PYTHON.MODE, mode: "navigate", remembered_at: remembered });
+        }
         relay.enqueue(msg.cmds);
       } else {
         earlyLogs.length = 0;

@@ -4,6 +4,12 @@ import { test } from "node:test";
 
 import frameModule, {
   applyAllow,
+  clockTime,
+  forgetNoBridge,
+  NO_BRIDGE_MEMORY_MS,
+  noBridgeKey,
+  recallNoBridge,
+  rememberNoBridge,
   fullscreenApi,
   hostOfOrigin,
   isProjectLog,
@@ -725,4 +731,215 @@ test("fullscreen button: hidden where the page may not go fullscreen; a refusal 
   assert.equal(fullscreenApi(null), null);
   assert.equal(fullscreenApi({ fullscreenEnabled: false }), null);
   assert.equal(fullscreenApi({ webkitFullscreenEnabled: true }).event, "webkitfullscreenchange");
+});
+
+// -- the frame's own file on a kiosk page stuck on its banner (upstream #8527) ----------------
+const STUCK_STATUS = { status: "done", connection: { quality: "good" }, open_files: {} };
+
+test("a stuck kiosk page: the frame opens its own file through the bridge once, then is ready", () => {
+  const opening = [];
+  const { relay, events, fromCoCalc, win } = autoSetup({ onHomeOpen: (p) => opening.push(p) });
+  relay.enqueue([{ id: 1, payload: { action: "status" }, timeout_ms: 60000 }]);
+  relay.frameLoaded();
+  win.posted.length = 0;
+  assert.ok(fromCoCalc(STUCK_STATUS));
+  assert.equal(relay.mode, "bridge");
+  assert.equal(relay.ready, false, "not ready before its own file is open");
+  assert.deepEqual(win.posted.map((p) => p.data), [{ action: "open", project_id: PID, path: "a.txt" }]);
+  assert.deepEqual(opening, ["a.txt"]);
+  assert.equal(relay.homeOpening, true);
+  assert.equal(fromCoCalc(STUCK_STATUS), false, "a late poll answer is not the open's");
+  assert.ok(fromCoCalc({ status: "ack", action: "open", project_id: PID, path: "a.txt" }));
+  assert.ok(fromCoCalc({ status: "done", action: "open", project_id: PID, path: "a.txt" }));
+  assert.deepEqual(win.posted.at(-1).data, { action: "status" }, "then a fresh status");
+  assert.equal(relay.ready, false);
+  assert.ok(fromCoCalc(STATUS_REPLY));
+  assert.equal(relay.ready, true);
+  const ready = events.filter((e) => e[0] === "ready");
+  assert.equal(ready.length, 1);
+  assert.deepEqual(win.posted.at(-1).data, { action: "status" }, "the queued command goes after");
+  assert.equal(relay.inflight.id, 1);
+  // Python heard of none of it but the one ready (and the mode): no extra message.
+  assert.deepEqual(events.map((e) => e[0]), ["mode", "ready"]);
+  // Once per frame: a reload and a stuck page again open nothing.
+  fromCoCalc(STATUS_REPLY);
+  relay.frameLoaded();
+  win.posted.length = 0;
+  fromCoCalc(STUCK_STATUS);
+  assert.equal(relay.ready, true);
+  assert.deepEqual(win.posted, []);
+});
+
+test("the frame's own file already open (a working kiosk page): nothing extra is sent", () => {
+  const { relay, events, fromCoCalc, win } = autoSetup();
+  relay.frameLoaded();
+  win.posted.length = 0;
+  fromCoCalc(STATUS_REPLY);
+  assert.equal(relay.ready, true);
+  assert.deepEqual(win.posted, []);
+  assert.deepEqual(events.map((e) => e[0]), ["mode", "ready"]);
+});
+
+test("the frame's own open fails or never answers: ready anyway, and the outcome rides along", () => {
+  const a = autoSetup();
+  a.relay.frameLoaded();
+  a.fromCoCalc(STUCK_STATUS);
+  const err = { status: "error", action: "open", project_id: PID, path: "a.txt", mesg: "no such project" };
+  a.fromCoCalc(err);
+  a.fromCoCalc(STUCK_STATUS);
+  assert.deepEqual(a.events.at(-1), ["ready", STUCK_STATUS]);
+  assert.equal(a.relay.ready, true);
+
+  const ready = [];
+  const b = autoSetup({ homeOpenMs: 5000, onReady: (r, h) => ready.push([r, h]) });
+  b.relay.frameLoaded();
+  b.fromCoCalc(STUCK_STATUS);
+  b.clock.advance(4999);
+  assert.equal(b.relay.ready, false);
+  b.clock.advance(1);
+  assert.equal(b.relay.ready, true);
+  assert.equal(ready[0][0], STUCK_STATUS);
+  assert.equal(ready[0][1].status, "error");
+  assert.match(ready[0][1].mesg, /within 5 s/);
+});
+
+test("no own file (a project's listing, /app): nothing is opened", () => {
+  for (const home of [{ ...HOME, path: null }, { ...HOME, path: "" }, { ...HOME, path: "sub/" }, null]) {
+    const { relay, fromCoCalc, win } = autoSetup({ home });
+    relay.frameLoaded();
+    win.posted.length = 0;
+    fromCoCalc(STUCK_STATUS);
+    assert.equal(relay.ready, true);
+    assert.deepEqual(win.posted, []);
+  }
+});
+
+// -- the memory of a silent bridge -----------------------------------------------------------
+class FakeStorage {
+  constructor() {
+    this.items = new Map();
+  }
+  getItem(k) {
+    return this.items.has(k) ? this.items.get(k) : null;
+  }
+  setItem(k, v) {
+    this.items.set(k, String(v));
+  }
+  removeItem(k) {
+    this.items.delete(k);
+  }
+}
+
+test("memory: only an origin and a time, per CoCalc origin, for an hour", () => {
+  const st = new FakeStorage();
+  const t = Date.UTC(2026, 0, 1, 12, 0);
+  assert.equal(recallNoBridge(st, COCALC, t), null);
+  rememberNoBridge(st, COCALC, t);
+  assert.deepEqual(JSON.parse(st.getItem(noBridgeKey(COCALC))), { origin: COCALC, at: t });
+  assert.equal(recallNoBridge(st, COCALC, t + NO_BRIDGE_MEMORY_MS - 1), t);
+  assert.equal(recallNoBridge(st, "https://other.example", t + 1), null, "per origin");
+  assert.equal(recallNoBridge(st, COCALC, t + NO_BRIDGE_MEMORY_MS), null, "expired");
+  assert.equal(st.getItem(noBridgeKey(COCALC)), null, "an expired entry is removed");
+  st.setItem(noBridgeKey(COCALC), "{not json");
+  assert.equal(recallNoBridge(st, COCALC, t), null);
+  st.setItem(noBridgeKey(COCALC), JSON.stringify({ origin: "https://evil.example", at: t }));
+  assert.equal(recallNoBridge(st, COCALC, t), null, "an entry naming another origin is ignored");
+  rememberNoBridge(st, COCALC, t);
+  forgetNoBridge(st, COCALC);
+  assert.equal(recallNoBridge(st, COCALC, t), null);
+  const throwing = { getItem() { throw new Error("denied"); }, setItem() { throw new Error("denied"); }, removeItem() { throw new Error("denied"); } };
+  assert.equal(recallNoBridge(throwing, COCALC, t), null);
+  rememberNoBridge(throwing, COCALC, t);
+  forgetNoBridge(throwing, COCALC);
+  assert.equal(recallNoBridge(null, COCALC, t), null);
+  assert.match(clockTime(t), /^\d\d:\d\d$/);
+});
+
+function withStorage(st, fn) {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "localStorage");
+  Object.defineProperty(globalThis, "localStorage", { value: st, configurable: true, writable: true });
+  try {
+    return fn();
+  } finally {
+    if (saved) Object.defineProperty(globalThis, "localStorage", saved);
+    else delete globalThis.localStorage;
+  }
+}
+
+test("remembered: a frame in mode auto starts in navigate mode at once and says why", () => {
+  const st = new FakeStorage();
+  const at = Date.now() - 60000;
+  rememberNoBridge(st, COCALC, at);
+  withStorage(st, () => {
+    const v = renderView();
+    try {
+      v.model.fromKernel({ kind: "setup", leader: v.view, cmds: [] });
+      assert.equal(v.iframe.navigations.length, 1);
+      assert.match(v.iframe.navigations[0].url, /fullscreen=project/, "the plain page, no kiosk page");
+      v.iframe.dispatch("load");
+      assert.equal(v.line.dataset.mode, "navigate");
+      assert.match(v.line.textContent, new RegExp(`remembered: CoCalc's bridge did not answer here at ${clockTime(at)}`));
+      const modes = v.model.sent.filter((m) => m.kind === "mode");
+      assert.deepEqual(modes.map((m) => [m.mode, m.remembered_at]), [["navigate", at]]);
+      v.model.fromKernel({ kind: "setup", leader: v.view, cmds: [] });
+      assert.equal(v.model.sent.filter((m) => m.kind === "mode").length, 1, "said once");
+    } finally {
+      v.cleanup();
+    }
+  });
+});
+
+test("remembered, but mode bridge (or an expired memory): the bridge is tried", () => {
+  for (const [state, at] of [
+    [{ _mode_request: "bridge", _mode: "bridge" }, Date.now() - 60000],
+    [{}, Date.now() - NO_BRIDGE_MEMORY_MS - 1000],
+  ]) {
+    const st = new FakeStorage();
+    rememberNoBridge(st, COCALC, at);
+    withStorage(st, () => {
+      const v = renderView(state);
+      try {
+        v.model.fromKernel({ kind: "setup", leader: v.view, cmds: [] });
+        assert.match(v.iframe.navigations[0].url, /fullscreen=kiosk/);
+        assert.notEqual(v.line.dataset.mode, "navigate");
+        assert.deepEqual(v.model.sent.filter((m) => m.kind === "mode"), []);
+      } finally {
+        v.cleanup();
+      }
+    });
+  }
+});
+
+test("a bridge that answers clears the memory", () => {
+  const st = new FakeStorage();
+  const listeners = [];
+  withStorage(st, () => {
+    const doc = new FakeDocument();
+    const saved = { document: globalThis.document, add: globalThis.addEventListener, remove: globalThis.removeEventListener };
+    globalThis.document = doc;
+    globalThis.addEventListener = (type, fn) => {
+      if (type === "message") listeners.push(fn);
+    };
+    globalThis.removeEventListener = () => {};
+    try {
+      rememberNoBridge(st, COCALC, Date.now() - NO_BRIDGE_MEMORY_MS - 1000); // expired: tried again
+      const model = new FakeModel({});
+      const el = doc.createElement("div");
+      const dispose = frameModule.render({ model, el });
+      const iframe = el.find("cocalc-frame-iframe");
+      model.fromKernel({ kind: "setup", leader: model.sent[0].view, cmds: [] });
+      assert.match(iframe.navigations[0].url, /fullscreen=kiosk/);
+      iframe.dispatch("load");
+      rememberNoBridge(st, COCALC, Date.now()); // a fresh entry, as another frame may leave
+      for (const fn of listeners) fn({ source: iframe.contentWindow, origin: COCALC, data: STATUS_REPLY });
+      assert.equal(st.getItem(noBridgeKey(COCALC)), null);
+      assert.equal(model.sent.filter((m) => m.kind === "state").length, 1);
+      dispose();
+    } finally {
+      globalThis.document = saved.document;
+      if (saved.document === undefined) delete globalThis.document;
+      globalThis.addEventListener = saved.add;
+      globalThis.removeEventListener = saved.remove;
+    }
+  });
 });

@@ -107,8 +107,9 @@ class Emulator:
     ``kiosk_startup_delay`` (seconds before a page answers IFrame messages),
     ``iframe_comm_hosts`` / ``dev_http_origins`` (who may talk to them), and ``kiosk``: what a
     kiosk page (``?fullscreen=kiosk``) does, ``"ok"`` (shows the file, answers), ``"broken"``
-    (shows only "CoCalc:" and never answers, as cocalc.com in upstream issue #8527) or
-    ``"no-bridge"`` (shows the file, never answers). Plain file pages
+    (shows only "CoCalc:" and never answers, as cocalc.com in upstream issue #8527),
+    ``"no-bridge"`` (shows the file, never answers) or ``"stuck"`` (ignores the URL's file but
+    answers, and its ``open`` shows the file: CoCalc master 5cb3315c, built here). Plain file pages
     (``/projects/<id>/files/<path>`` without ``fullscreen=kiosk``) show the file whatever it is.
     https: ``tls=True`` makes a throwaway certificate for loopback (``127.0.0.1``, ``localhost``,
     ``::1``; needs ``trustme``), ``tls=(certfile, keyfile)`` serves given PEM files (``keyfile``
@@ -370,8 +371,8 @@ class Emulator:
 
     @property
     def kiosk(self) -> KioskSetting:
-        """What kiosk pages do: ``"ok"``, ``"broken"`` or ``"no-bridge"``; change it at any
-        time (``emu.kiosk = "broken"``), the next page request follows it."""
+        """What kiosk pages do: ``"ok"``, ``"broken"``, ``"no-bridge"`` or ``"stuck"``; change it
+        at any time (``emu.kiosk = "broken"``), the next page request follows it."""
         return self.state.kiosk
 
     @kiosk.setter

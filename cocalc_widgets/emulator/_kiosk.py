@@ -9,7 +9,10 @@ Routes (every non-``/api/`` request of the emulator comes here first):
     (``state.kiosk``, read per request) says: ``"ok"`` shows the file and runs CoCalc's IFrame
     postMessage listener (PROTOCOL.md §4, in ``static/kiosk.js``); ``"no-bridge"`` shows the
     file and never listens; ``"broken"`` shows only "CoCalc:" with no script at all, as
-    cocalc.com does (upstream issue #8527).
+    cocalc.com does (upstream issue #8527); ``"stuck"`` ignores the URL's file (it shows the
+    kiosk banner, ``open_files`` is ``{}``) but runs the listener, whose ``open`` shows the
+    file, as CoCalc master 5cb3315c does (a sign-in race drops the URL's target; the bridge
+    still answers).
   - Otherwise (no ``fullscreen``, ``?fullscreen``, ``?fullscreen=project``, ...), a *plain
     page*: title bar, the file or the listing, never a listener, whatever the setting.
 
@@ -312,6 +315,9 @@ def _page_response(
     }
     if kiosk and setting == "broken":
         response = _html(_document("CoCalc", _BROKEN_MAIN, base, marks), 200)
+    elif kiosk and setting == "stuck":
+        # The URL's target never opens (the page shows its banner); the bridge answers.
+        response = _file_page(state, base, project_id, None, marks, account)
     else:
         response = _file_page(state, base, project_id, path, marks, account)
     if new_session:
@@ -340,7 +346,7 @@ def _file_page(
             status = err.status
     config = {
         "kiosk": kiosk,
-        "bridge": kiosk and marks["emulator-kiosk"] == "ok",
+        "bridge": kiosk and marks["emulator-kiosk"] in ("ok", "stuck"),
         "fullscreen": marks["fullscreen"],
         "base": base,
         "doc": doc,

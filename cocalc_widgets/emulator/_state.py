@@ -26,11 +26,13 @@ from typing import Literal, cast
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TOKEN_TTL = 12 * 3600.0
 _META = ".cocalc-emulator.json"
-KioskSetting = Literal["ok", "broken", "no-bridge"]
+KioskSetting = Literal["ok", "broken", "no-bridge", "stuck"]
 KIOSK_SETTINGS: dict[KioskSetting, str] = {
     "ok": "kiosk pages show the file and answer IFrame messages",
     "broken": 'kiosk pages show only "CoCalc:" and never answer, as cocalc.com (issue #8527)',
     "no-bridge": "kiosk pages show the file but never answer IFrame messages",
+    "stuck": "kiosk pages ignore the URL's file (a banner) but answer IFrame messages, whose "
+    "open shows it, as CoCalc master 5cb3315c (issue #8527)",
 }
 """What a page with ``?fullscreen=kiosk`` does under each ``kiosk`` setting."""
 
@@ -199,7 +201,7 @@ class EmulatorState:
 
     @property
     def kiosk(self) -> KioskSetting:
-        """What kiosk pages do: ``"ok"``, ``"broken"`` or ``"no-bridge"`` (see
+        """What kiosk pages do: ``"ok"``, ``"broken"``, ``"no-bridge"`` or ``"stuck"`` (see
         :data:`KIOSK_SETTINGS`); setting another value raises ``ValueError``."""
         return self._kiosk
 

@@ -124,7 +124,7 @@ def _kiosk_url(emu: Emulator, pid: str, path: str = "a.txt") -> str:
 # -- the setting ---------------------------------------------------------------------------------
 def test_default_setting_is_ok_and_it_changes_at_runtime(emu, pid, signed_in):
     assert emu.kiosk == "ok" and emu.state.kiosk == "ok"
-    assert list(KIOSK_SETTINGS) == ["ok", "broken", "no-bridge"]
+    assert list(KIOSK_SETTINGS) == ["ok", "broken", "no-bridge", "stuck"]
     url = _kiosk_url(emu, pid)
     seen = []
     for setting in ("broken", "no-bridge", "ok", "broken"):

@@ -983,3 +983,32 @@ def test_the_frame_and_its_front_end_speak_one_declared_protocol() -> None:
     assert not re.search(r'kind: "', js) and 'msg.kind === "' not in js
     source = Path(frame_module.__file__).read_text()
     assert not re.search(r'"kind": "|kind == "', source.split('"""', 2)[2])
+
+
+def test_a_remembered_silent_bridge_says_why_without_a_warning() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=5)
+    front = Front(f)
+    front.hello(origin="https://lab.example")
+    at = time.mktime((2026, 12, 3, 14, 2, 0, 0, 0, -1)) * 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the browser remembered it: no warning this time
+        front.msg(kind="mode", view="v1", mode="navigate", remembered_at=at)
+    assert f.mode == "navigate" and f.get_state()["_mode"] == "navigate"
+    assert f.mode_reason == "remembered: CoCalc's bridge did not answer here at 14:02"
+    assert "mode='bridge' tries it now" in f.last_error and "1 h" in f.last_error
+    f.close()
+    g = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", mode="bridge")
+    assert g.mode_reason == "mode='bridge' was asked for"
+    g.close()
+
+
+def test_the_frame_own_file_that_cocalc_could_not_open_is_said_in_last_error() -> None:
+    f = CoCalcFrame(PID, "a.txt", host="https://cocalc.example", timeout=5)
+    front = Front(f)
+    front.hello()
+    front.msg(kind="mode", view="v1", mode="bridge")
+    assert f.mode_reason == "CoCalc's IFrame bridge answered"
+    home = {"status": "error", "action": "open", "mesg": "no such project"}
+    front.msg(kind="state", view="v1", ready=True, reply=STATUS, home=home)
+    assert f.ready and "did not open the frame's own file 'a.txt': no such project" in f.last_error
+    f.close()
