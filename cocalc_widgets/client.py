@@ -67,13 +67,14 @@ def _has_null_leaf(value: Any) -> bool:
 
 
 def _file_entry(raw: dict[str, Any]) -> FileEntry:
-    size, mtime = raw.get("size"), raw.get("mtime")
+    size, mtime, link = raw.get("size"), raw.get("mtime"), raw.get("link_target")
     return FileEntry(
         name=raw["name"],
         isdir=raw.get("isdir") is True,
         size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         mtime=parse_time(mtime * 1000) if isinstance(mtime, (int, float)) else None,
         raw=raw,
+        link_target=link if raw.get("issymlink") is True and isinstance(link, str) else None,
     )
 
 
@@ -404,7 +405,8 @@ class CoCalcClient:
 
     def list_files(self, project_id: str, path: str = "", hidden: bool = False) -> list[FileEntry]:
         """The files and folders in a project's folder (``""``: its home), through the conat
-        bridge; names starting with ``.`` only with ``hidden=True``."""
+        bridge, sorted by name (CoCalc gives them in the file system's order); names starting
+        with ``.`` only with ``hidden=True``."""
         project_id = check.project_id(project_id)
         path = "" if path == "" else check.path(path).rstrip("/")
         hidden = bool(check.flag(hidden, "hidden"))
@@ -416,7 +418,7 @@ class CoCalcClient:
                 f"a folder (this file's is {path.rpartition('/')[0]!r})"
             )
             raise
-        return [_file_entry(e) for e in entries]
+        return sorted((_file_entry(e) for e in entries), key=lambda e: e.name)
 
     def project_exec(
         self,

@@ -58,7 +58,8 @@ class FileEntry:
     """One entry of :meth:`CoCalcClient.list_files` (CoCalc's directory listing).
 
     ``size`` is in bytes for a file and the number of entries for a folder; ``mtime`` is the
-    time of the last change; ``raw`` is CoCalc's own record.
+    time of the last change; ``link_target`` the text of a symlink (``None`` for anything
+    else); ``raw`` is CoCalc's own record.
     """
 
     name: str
@@ -66,6 +67,7 @@ class FileEntry:
     size: int | None = None
     mtime: datetime | None = None
     raw: dict[str, Any] | None = None
+    link_target: str | None = None
 
     def __repr__(self) -> str:
         kind = "dir" if self.isdir else "file"

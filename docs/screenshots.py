@@ -278,7 +278,7 @@ def dashboard_picture(page: Any, emu: Emulator, base: Path, shots: Shots) -> Non
         page.get_by_role("button", name="Open").click()
         wait_for(page, lambda: "x,y" in kiosk.locator("#file-text").inner_text(), "data.csv")
         page.get_by_role("button", name="Status").click()
-        wait_for(page, lambda: row("status").startswith("online"), "the status reply")
+        wait_for(page, lambda: row("status").startswith("connected"), "the status reply")
         page.get_by_label("File").select_option("handout/")
         page.get_by_label("Targets").select_option(["Student 1", "Student 3"])
         page.get_by_role("button", name="Copy").click()

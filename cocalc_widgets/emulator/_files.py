@@ -10,7 +10,7 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ._ops import OpFailed, require_collaborator
@@ -65,16 +65,18 @@ def read_text(state: EmulatorState, account_id: str, project_id: object, path: o
 def listing(
     state: EmulatorState, account_id: str, project_id: object, path: object, hidden: bool = False
 ) -> list[dict]:
-    """The folder's entries as CoCalc's ``get-listing`` gives them, sorted by name.
+    """The folder's entries as CoCalc's ``get-listing`` gives them, in the folder's own order
+    (the file system's, as CoCalc's ``opendir``: not sorted).
 
-    ``{name, isdir?, size, mtime}``: ``isdir`` only when true; ``size`` in bytes for a file and
-    the number of (non-hidden unless ``hidden``) entries for a folder; ``mtime`` in seconds since
-    the epoch. Names starting with ``.`` are left out unless ``hidden``. ``""`` is the home.
+    ``{name, issymlink?, link_target?, mtime, isdir?, size}``: ``issymlink`` and ``isdir`` only
+    when true; ``link_target`` the text of a symlink; ``size`` in bytes for a file and the number
+    of (non-hidden unless ``hidden``) entries for a folder; ``mtime`` in seconds since the epoch.
+    Names starting with ``.`` are left out unless ``hidden``. ``""`` is the home.
     """
     require_collaborator(state, account_id, project_id, "read")
     with _node_errors(path, "opendir"):
         folder = state.resolve(project_id, path, allow_root=True)  # type: ignore[arg-type]
-        names = sorted(os.listdir(folder))
+        names = os.listdir(folder)
     root = state.project_dir(project_id).resolve()  # type: ignore[arg-type]
     entries = []
     for name in names:
@@ -89,14 +91,18 @@ def listing(
 def _entry(path: Path, root: Path, hidden: bool) -> dict:
     """One listing entry; a symlink is followed only while it stays inside the project."""
     info = path.lstat()
+    entry: dict = {"name": path.name}
     if stat.S_ISLNK(info.st_mode):
+        entry["issymlink"] = True
+        with suppress(OSError):
+            entry["link_target"] = os.readlink(path)
         try:
             real = path.resolve(strict=True)
             if real == root or root in real.parents:
                 info = real.stat()
         except OSError:
             pass  # a broken link: its own lstat, as CoCalc does
-    entry: dict = {"name": path.name}
+    entry["mtime"] = info.st_mtime
     if stat.S_ISDIR(info.st_mode):
         entry["isdir"] = True
         try:
@@ -106,5 +112,4 @@ def _entry(path: Path, root: Path, hidden: bool) -> dict:
         entry["size"] = sum(1 for c in children if hidden or not c.startswith("."))
     else:
         entry["size"] = info.st_size
-    entry["mtime"] = info.st_mtime
     return entry

@@ -28,7 +28,7 @@ window.forgedShapes = (cfg) => {
   const pid = cfg.pid;
   const shapes = [
     // exact copies of CoCalc's replies, as the real page sends them
-    {status: "done", connection: {quality: "good", status: "online", status_time: 1, ping: 1},
+    {status: "done", connection: {quality: "good", status: "connected", status_time: 1, ping: 1},
      open_files: {[pid]: ["FORGED.txt"]}},
     {status: "done", mesg: "all files are closed"},
     {status: "done"},
@@ -92,7 +92,7 @@ window.addEventListener("message", (e) => {
   if (e.data && typeof e.data.action === "string") {
     // Answer like CoCalc would, from the wrong origin.
     const r = e.data.action === "status"
-      ? {status: "done", connection: {quality: "good", status: "online"}, open_files: {}}
+      ? {status: "done", connection: {quality: "good", status: "connected"}, open_files: {}}
       : {status: "done", action: e.data.action, path: e.data.path, project_id: e.data.project_id};
     e.source.postMessage(r, "*");
     window.answered = (window.answered || 0) + 1;

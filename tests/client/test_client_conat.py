@@ -110,9 +110,10 @@ def test_project_calls(conat):
         "name": "system.writeTextFileToProject",
         "args": [{"path": "a/c.txt", "content": "x"}],
     }
-    listing = [
-        {"name": "a", "isdir": True, "size": 2, "mtime": 1767225600.5},
+    listing = [  # CoCalc's order is the file system's; the client sorts by name
         {"name": "f.txt", "size": 12, "mtime": 1767225600},
+        {"name": "l", "issymlink": True, "link_target": "f.txt", "size": 12, "mtime": 1767225600},
+        {"name": "a", "isdir": True, "size": 2, "mtime": 1767225600.5},
     ]
     rsps.replace(responses.POST, PROJECT, json=listing)
     entries = client.list_files(SRC)
@@ -121,8 +122,9 @@ def test_project_calls(conat):
         "name": "system.listing",
         "args": [{"path": "", "hidden": False}],
     }
-    assert [type(e) for e in entries] == [FileEntry, FileEntry]
-    assert [(e.name, e.isdir, e.size) for e in entries] == [("a", True, 2), ("f.txt", False, 12)]
+    assert [type(e) for e in entries] == [FileEntry] * 3
+    assert [(e.name, e.isdir, e.size, e.link_target) for e in entries] == [
+        ("a", True, 2, None), ("f.txt", False, 12, None), ("l", False, 12, "f.txt")]
     assert entries[1].mtime is not None and entries[1].mtime.year == 2026
     client.list_files(SRC, "a/", hidden=True)
     assert body_of(rsps.calls[3])["args"] == [{"path": "a", "hidden": True}]

@@ -402,18 +402,27 @@ def test_listing(api, emulator):
     (root / ".secret").write_text("s")
     os.utime(root / "data.csv", (1_700_000_000.5, 1_700_000_000.5))
     reply = api.project(emulator.pa, "system.listing", {"path": ""})
-    assert [e["name"] for e in reply] == ["data.csv", "docs"]
-    data, docs = reply
+    # CoCalc's order is the folder's own (opendir), not sorted
+    assert [e["name"] for e in reply] == [n for n in os.listdir(root) if n in ("data.csv", "docs")]
+    data, docs = sorted(reply, key=lambda e: e["name"])
     assert data == {"name": "data.csv", "size": 4, "mtime": 1_700_000_000.5}
     assert docs["isdir"] is True and docs["size"] == 2  # a.md and sub, not .hidden
     assert docs["mtime"] == pytest.approx((root / "docs").stat().st_mtime)
-    hidden = api.project(emulator.pa, "system.listing", {"path": "", "hidden": True})
-    assert [e["name"] for e in hidden] == [".secret", "data.csv", "docs"]
-    assert hidden[2]["size"] == 3
-    assert not any(e["name"].startswith(".cocalc-emulator") for e in hidden)
-    sub = api.project(emulator.pa, "system.listing", {"path": "docs"})
+    hidden = {e["name"]: e for e in api.project(emulator.pa, "system.listing", {"path": "", "hidden": True})}
+    assert sorted(hidden) == [".secret", "data.csv", "docs"]
+    assert hidden["docs"]["size"] == 3
+    assert not any(name.startswith(".cocalc-emulator") for name in hidden)
+    sub = sorted(api.project(emulator.pa, "system.listing", {"path": "docs"}), key=lambda e: e["name"])
     assert sub == [{"name": "a.md", "size": 1, "mtime": sub[0]["mtime"]},
                    {"name": "sub", "isdir": True, "size": 0, "mtime": sub[1]["mtime"]}]
+    # a symlink: CoCalc's issymlink and link_target, and the target's own kind and size
+    (root / "docs/to-a").symlink_to("a.md")
+    (root / "docs/broken").symlink_to("gone.md")
+    links = {e["name"]: e for e in api.project(emulator.pa, "system.listing", {"path": "docs"})}
+    assert links["to-a"] == {"name": "to-a", "issymlink": True, "link_target": "a.md", "size": 1,
+                             "mtime": links["to-a"]["mtime"]}
+    assert links["broken"]["issymlink"] is True and links["broken"]["link_target"] == "gone.md"
+    assert "issymlink" not in links["a.md"] and "link_target" not in links["a.md"]
     assert api.project(emulator.pa, "system.listing", {"path": "nope"}) == project_error(
         emulator.pa, "system.listing", "ENOENT: no such file or directory, opendir 'nope'")
 
@@ -476,9 +485,10 @@ def test_paths_never_leave_the_project(api, emulator, tmp_path):
             assert "the-secret-content" not in json.dumps(reply)
     assert sorted(os.listdir(outside)) == ["secret.txt"]
     assert (outside / "secret.txt").read_text() == "the-secret-content"
-    listed = api.project(emulator.pa, "system.listing", {"path": ""})
-    assert {"name": "link_out", "size": listed[0]["size"], "mtime": listed[0]["mtime"]} in listed
-    assert "isdir" not in listed[0]  # a link out of the project is not followed
+    listed = {e["name"]: e for e in api.project(emulator.pa, "system.listing", {"path": ""})}
+    link = listed["link_out"]
+    assert link["issymlink"] is True and link["link_target"] == str(outside)
+    assert "isdir" not in link  # a link out of the project is not followed
 
 
 # -- generations served, faults -------------------------------------------------------------------

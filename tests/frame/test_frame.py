@@ -27,7 +27,7 @@ PID2 = "0d0c0b0a-aaaa-4bbb-8ccc-dddddddddddd"
 TOKEN = "tok-SECRET-abcdefghijklmn"
 STATUS = {
     "status": "done",
-    "connection": {"quality": "good", "status": "online", "status_time": 1, "ping": 12},
+    "connection": {"quality": "good", "status": "connected", "status_time": "2026-12-03T20:00:00.000Z", "ping": 12},
     "open_files": {PID: ["a.txt"]},
 }
 

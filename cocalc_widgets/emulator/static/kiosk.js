@@ -179,7 +179,8 @@ function uuid4() {
 function projectLog(project_id, path) {
   const id = uuid4();
   const project_log = {
-    event: { event: "open", action: "open", filename: path },
+    // CoCalc's log_file_open also sends `deleted` (undefined unless the file was deleted)
+    event: { event: "open", action: "open", filename: path, compute_server_id: 0 },
     project_id,
     time: new Date(), // CoCalc sends server_time(), a Date (structured-cloned as a Date)
     id,
@@ -272,7 +273,9 @@ async function handleOpen(data, reply) {
 function connectionStatus() {
   const nav = performance.getEntriesByType("navigation")[0];
   const ping = nav ? Math.max(1, Math.round(nav.responseStart - nav.requestStart)) : 1;
-  return { quality: "good", status: "online", status_time: pageStart, ping };
+  // CoCalc: the page store's connection_status ("connecting" | "connected" | "disconnected"), the
+  // Date it last changed (last_status_time: a Date, structured-cloned as one) and avgping.
+  return { quality: "good", status: "connected", status_time: new Date(pageStart), ping };
 }
 
 async function processMessage(mesg) {
