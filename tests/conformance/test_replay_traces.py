@@ -43,6 +43,38 @@ KNOWN: dict[tuple[str, str], str] = {
         "server, hence 'https:/auth/impersonate?...'); the emulator has no such setting and "
         "gives its own address, a link that works"
     ),
+    **{
+        ("pages", note): (
+            "CoCalc's hub redirects every app route (302, text/plain 'Found. Redirecting to "
+            "...') to its single-page app, /static/app.html?target=<the route>, whose script "
+            "then shows the route; the emulator serves the page at the route itself (200, its "
+            "own title): a browser ends up on the same file either way"
+        )
+        for note in (
+            "kiosk URL, not signed in",
+            "plain URL, not signed in",
+            "kiosk URL, signed in",
+            "plain URL, signed in",
+        )
+    },
+    ("pages", "the page the kiosk URL redirects to"): (
+        "CoCalc's single-page app (title 'CoCalc'); the emulator has no /static/app.html (see "
+        "the redirect above)"
+    ),
+    ("pages", "impersonate with a valid token"): (
+        "CoCalc's client-side redirect goes to its `dns` site setting + /app ('https:/app' on "
+        "the recorded server, whose `dns` is empty), the emulator's to its own /app; and "
+        "CoCalc also sets an account_id cookie (for the page to read) and Express's session "
+        "cookie connect.sid; the emulator sets remember_me only"
+    ),
+    **{
+        ("pages", note): (
+            "the same text, but CoCalc sends it as text/html, echoing the token into an HTML "
+            "page (markup in a token would be rendered); the emulator sends text/plain on "
+            "purpose; and CoCalc's Express sets connect.sid"
+        )
+        for note in ("impersonate with an unknown token", "impersonate with an empty token")
+    },
 }
 
 
