@@ -20,6 +20,7 @@ Routes (every non-``/api/`` request of the emulator comes here first):
   parameter's value; absent without it) and ``data-emulator-kiosk`` (the setting).
 - ``GET /auth/impersonate?auth_token=<token>``: sets the ``remember_me`` cookie and redirects
   client-side to plain ``/app`` (kiosk parameters are dropped, as CoCalc does).
+- ``GET /customize``: the site settings CoCalc's front end reads (``configuration``).
 - ``GET /_kiosk/file?project_id=<id>&path=<path>``: the JSON document the page shows
   (authenticated by the ``remember_me`` cookie when sign-in is required).
 - ``GET /_kiosk/static/<name>``: the page's JS and CSS.
@@ -75,6 +76,8 @@ def handle_kiosk(state: EmulatorState, request: Request) -> Response | None:
         return _page_response(state, request, project_id, file_path)
     if path == "/auth/impersonate":
         return _impersonate(state, request)
+    if path == "/customize":
+        return _customize(state)
     if path == "/_kiosk/file":
         return _file_endpoint(state, request)
     if path.startswith("/_kiosk/static/"):
@@ -114,18 +117,28 @@ def _set_session_cookie(
     )
 
 
+def _customize(state: EmulatorState) -> Response:
+    """CoCalc's ``GET /customize`` (the web app's configuration, no sign-in): the site settings
+    its front end reads, under ``configuration`` (``iframe_comm_hosts`` as the list CoCalc's
+    ``split_iframe_comm_hosts`` makes of the setting)."""
+    configuration = {
+        "site_name": "CoCalc emulator",
+        "dns": "",
+        "iframe_comm_hosts": list(state.iframe_comm_hosts),
+    }
+    response = _json({"configuration": configuration}, 200)
+    response.headers["Content-Type"] = "application/json; charset=utf-8"  # Express's res.json
+    return response
+
+
 def _impersonate(state: EmulatorState, request: Request) -> Response:
     """CoCalc's ``/auth/impersonate``: cookie, then a client-side redirect to plain ``/app``."""
     token = request.args.get("auth_token", "")
-    account = state.token_account(token)
+    account = state.token_account(token) if token else None
     if account is None:
-        # CoCalc answers with this plain text (the token is echoed, as text, never as HTML).
-        return _headers(
-            Response(
-                f"ERROR: impersonate error -- unknown or expired token: '{token}'",
-                mimetype="text/plain",
-            )
-        )
+        # CoCalc's texts (the token is echoed, as text, never as HTML).
+        why = f"unknown or expired token: '{token}'" if token else "invalid empty token"
+        return _headers(Response(f"ERROR: impersonate error -- {why}", mimetype="text/plain"))
     nonce = secrets.token_urlsafe(16)
     target = json.dumps(request.script_root + "/app")
     body = (

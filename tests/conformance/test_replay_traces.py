@@ -25,7 +25,9 @@ import requests
 from cocalc_widgets.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
-TRACES = sorted((Path(__file__).parent / "traces").glob("*.json"))
+#: The HTTP traces; bridge.json (the IFrame bridge's messages) is replayed in a browser, by
+#: tests/browser/test_kiosk_bridge_trace.py.
+TRACES = sorted(p for p in (Path(__file__).parent / "traces").glob("*.json") if p.stem != "bridge")
 _loader = SourceFileLoader("record_traces", str(ROOT / "tools" / "record-traces"))
 recorder = importlib.util.module_from_spec(
     importlib.util.spec_from_loader("record_traces", _loader)
@@ -41,6 +43,38 @@ KNOWN: dict[tuple[str, str], str] = {
         "server, hence 'https:/auth/impersonate?...'); the emulator has no such setting and "
         "gives its own address, a link that works"
     ),
+    **{
+        ("pages", note): (
+            "CoCalc's hub redirects every app route (302, text/plain 'Found. Redirecting to "
+            "...') to its single-page app, /static/app.html?target=<the route>, whose script "
+            "then shows the route; the emulator serves the page at the route itself (200, its "
+            "own title): a browser ends up on the same file either way"
+        )
+        for note in (
+            "kiosk URL, not signed in",
+            "plain URL, not signed in",
+            "kiosk URL, signed in",
+            "plain URL, signed in",
+        )
+    },
+    ("pages", "the page the kiosk URL redirects to"): (
+        "CoCalc's single-page app (title 'CoCalc'); the emulator has no /static/app.html (see "
+        "the redirect above)"
+    ),
+    ("pages", "impersonate with a valid token"): (
+        "CoCalc's client-side redirect goes to its `dns` site setting + /app ('https:/app' on "
+        "the recorded server, whose `dns` is empty), the emulator's to its own /app; and "
+        "CoCalc also sets an account_id cookie (for the page to read) and Express's session "
+        "cookie connect.sid; the emulator sets remember_me only"
+    ),
+    **{
+        ("pages", note): (
+            "the same text, but CoCalc sends it as text/html, echoing the token into an HTML "
+            "page (markup in a token would be rendered); the emulator sends text/plain on "
+            "purpose; and CoCalc's Express sets connect.sid"
+        )
+        for note in ("impersonate with an unknown token", "impersonate with an empty token")
+    },
 }
 
 
@@ -81,6 +115,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, lis
         allow_exec=True,
         api_versions=("v2", "conat"),
         single_user=True,  # the recorded server: single-user CoCalc (copies are synchronous)
+        iframe_comm_hosts=("127.0.0.1",),  # as tools/real-cocalc starts CoCalc
     )
     emu.start()
     try:
@@ -97,12 +132,23 @@ def _replay(emu: Emulator) -> dict[str, list[str]]:
         "<run>": "replay",
     }
     http = requests.Session()
+    browser = requests.Session()  # signs in through /auth/impersonate (the pages trace)
     found: dict[str, list[str]] = {}
     docs = sorted((json.loads(p.read_text()) for p in TRACES), key=lambda d: d["order"])
     for doc in docs:
         differences = found.setdefault(doc["trace"], [])
         for step in doc["exchanges"]:
             req = step["request"]
+            if req["method"] == "GET":
+                problem = _replay_get(emu, step, browser, names)
+                known = KNOWN.get((doc["trace"], step["note"]))
+                if problem and known is None:
+                    differences.append(f"{step['note']}: {problem}")
+                elif not problem and known is not None:
+                    differences.append(
+                        f"{step['note']}: KNOWN says it differs ({known}); it matches"
+                    )
+                continue
             auth = {
                 "basic <api-key>": (emu.api_key, ""),
                 "basic <wrong-key>": ("sk-" + "x" * 22, ""),
@@ -137,6 +183,41 @@ def _replay(emu: Emulator) -> dict[str, list[str]]:
             elif got == want and known is not None:
                 differences.append(f"{step['note']}: KNOWN says it differs ({known}); it matches")
     return found
+
+
+def _scrubber(emu: Emulator, names: dict[str, Any]) -> Any:
+    scrub = recorder.Scrubber()
+    for placeholder, value in names.items():
+        if isinstance(value, str):
+            scrub.secret(value, placeholder)
+        else:
+            scrub.number(value, placeholder)
+    scrub.secret(emu.api_key, "<api-key>")
+    return scrub
+
+
+def _replay_get(
+    emu: Emulator, step: dict[str, Any], browser: requests.Session, names: dict[str, Any]
+) -> str:
+    """GET a page as recorded (a fresh browser, or the one signed in through
+    /auth/impersonate); the difference from CoCalc's answer, or ""."""
+    req = step["request"]
+    http = browser if req["browser"] == "signed in" else requests.Session()
+    r = http.get(emu.url + _fill(req["path"], names), timeout=60, allow_redirects=False)
+    scrub = _scrubber(emu, names)
+    headers = {h: r.headers[h] for h in recorder.KEEP_HEADERS if h in r.headers}
+    if "location" in headers and headers["location"].startswith(emu.url):
+        headers["location"] = headers["location"][len(emu.url) :] or "/"
+    got = {
+        "status": r.status_code,
+        "headers": scrub.value(headers),
+        "cookies set": recorder.cookie_names(r),
+        "body": scrub.value(recorder.page_answer(r, tuple(req.get("keep", ())))),
+    }
+    want = step["response"]
+    if got != want:
+        return f"CoCalc {want} / emulator {got}"
+    return ""
 
 
 @pytest.mark.parametrize("trace", [p.stem for p in TRACES])

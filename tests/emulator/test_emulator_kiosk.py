@@ -46,8 +46,8 @@ def config_of(response) -> dict:
     return json.loads(match.group(1))
 
 
-def cookie_value(response) -> str:
-    (header,) = response.headers.getlist("Set-Cookie")
+def cookie_value(response, name: str = "remember_me") -> str:
+    (header,) = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
     return header.split(";")[0].split("=", 1)[1]
 
 
@@ -105,6 +105,8 @@ def test_impersonate(state, pid):
     assert token not in body and "fullscreen" not in body
     sid = cookie_value(r)
     assert state.check_session(sid)
+    r = c.get("/auth/impersonate?auth_token=")
+    assert r.get_data(as_text=True) == "ERROR: impersonate error -- invalid empty token"
     r = c.get(f"/auth/impersonate?auth_token={token}x")
     assert r.mimetype == "text/plain"
     assert r.get_data(as_text=True) == (

@@ -179,8 +179,8 @@ function uuid4() {
 function projectLog(project_id, path) {
   const id = uuid4();
   const project_log = {
-    // CoCalc's log_file_open also sends `deleted` (undefined unless the file was deleted)
-    event: { event: "open", action: "open", filename: path, compute_server_id: 0 },
+    // as CoCalc master 5cb3315c sends it (tests/conformance/traces/bridge.json)
+    event: { event: "open", action: "open", filename: path, deleted: null, compute_server_id: 0 },
     project_id,
     time: new Date(), // CoCalc sends server_time(), a Date (structured-cloned as a Date)
     id,
@@ -270,12 +270,10 @@ async function handleOpen(data, reply) {
   }
 }
 
+// As CoCalc master 5cb3315c answers (tests/conformance/traces/bridge.json): "connected", the
+// time of that status as a Date, and no average ping (its page store has none measured).
 function connectionStatus() {
-  const nav = performance.getEntriesByType("navigation")[0];
-  const ping = nav ? Math.max(1, Math.round(nav.responseStart - nav.requestStart)) : 1;
-  // CoCalc: the page store's connection_status ("connecting" | "connected" | "disconnected"), the
-  // Date it last changed (last_status_time: a Date, structured-cloned as one) and avgping.
-  return { quality: "good", status: "connected", status_time: new Date(pageStart), ping };
+  return { quality: "good", status: "connected", status_time: new Date(pageStart), ping: undefined };
 }
 
 async function processMessage(mesg) {
