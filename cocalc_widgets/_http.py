@@ -146,6 +146,7 @@ def _classify_text(text: str) -> type[CoCalcError]:
             "signed in",
             "must sign in",
             "must be authenticated",
+            "anonymous",  # a query CoCalc ran without an account: the key was not taken
         )
     ):
         return AuthenticationError

@@ -147,15 +147,22 @@ def _set(state: EmulatorState, account_id: str, table: str, values: object) -> N
     state.update_project(project_id, **changes)  # type: ignore[arg-type]
 
 
-def run_query(state: EmulatorState, account_id: str, query: object, options: object = None) -> dict:
+def run_query(
+    state: EmulatorState, account_id: str | None, query: object, options: object = None
+) -> dict:
     """The query with its nulls filled in for ``account_id`` (``{}`` for a set query).
     ``options``: CoCalc's list of option objects; ``{"limit": n}`` keeps the first ``n`` rows
-    (API v1 and conat send them; API v2's route drops them)."""
+    (API v1 and conat send them; API v2's route drops them). ``account_id`` ``None``: an
+    anonymous query (API v2 without a key), which CoCalc refuses for every table here."""
     if not isinstance(query, dict) or not query:
         raise OpFailed("malformed query")
     if len(query) != 1:
         raise OpFailed("FATAL: a query must involve exactly one table")
     ((table, template),) = query.items()
+    if account_id is None:
+        if _is_get(template):
+            raise OpFailed(f"FATAL: anonymous get queries not allowed for table '{table}'")
+        raise OpFailed("FATAL: no anonymous set queries")
     if _is_get(template):
         rows = _get(state, account_id, table, template)
         limit = _limit(options)

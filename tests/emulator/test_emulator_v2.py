@@ -81,6 +81,20 @@ def test_v2_create_project(api, emulator):
     assert api.v2("projects/create", {}, auth=None).json() == {"error": "user must be signed in"}
 
 
+def test_v2_user_query_without_an_account_is_anonymous(api):
+    # CoCalc's user-query route runs a query without an account anonymously (the real server,
+    # with no key and with a wrong one, answers these texts)
+    get = {"query": {"projects": [{"project_id": None, "title": None}]}}
+    for auth in (None, ("sk-" + "x" * 22, "")):
+        assert api.v2("user-query", get, auth=auth).json() == {
+            "error": "FATAL: anonymous get queries not allowed for table 'projects'"
+        }
+        set_query = {"query": {"accounts": {"first_name": "x"}}}
+        assert api.v2("user-query", set_query, auth=auth).json() == {
+            "error": "FATAL: no anonymous set queries"
+        }
+
+
 def test_v2_only_server_like_cocalc_com(api, emulator):
     emulator.api_versions = ("v2",)
     r = api.v1("ping")

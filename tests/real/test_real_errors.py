@@ -123,6 +123,8 @@ def test_a_wrong_key(make_client, api, src_project):
     assert re.search(r"must be authenticated|must sign in as project or account", str(info.value))
     with pytest.raises(AuthenticationError, match="signed in"):  # v2: "user must be signed in"
         client.create_project(title="never")
+    with pytest.raises(AuthenticationError, match="refused the API key"):  # v2: an anonymous query
+        client.projects()
 
 
 def test_a_wrong_key_copy(make_client, api, src_project):
