@@ -78,26 +78,9 @@ def run_exec(
     max_output = js_number(mesg.get("max_output")) if mesg.get("max_output") is not None else None
     err_on_exit = mesg.get("err_on_exit") not in (False, "false", "False", 0, "0")
     argv = ["bash", "-c", command] if bash or not args else [command, *args]
-    extra = mesg.get("env")
-    if extra is not None and not isinstance(extra, dict):
-        raise OpFailed("env must be an object")
-    env = {
-        **os.environ,
-        "PATH": _path(),
-        "HOME": str(state.project_dir(project_id)),
-        "COCALC_PROJECT_ID": project_id,
-        **{str(k): js_str(v) for k, v in (extra or {}).items()},
-    }
     shown = " ".join(args)
     try:
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            timeout=timeout if timeout > 0 else None,
-            check=False,
-        )
+        proc = _run(argv, cwd, mesg, state, project_id, timeout)
     except subprocess.TimeoutExpired:
         raise OpFailed(
             f"Error executing command '{command}' with args '{shown}' -- killed command "
@@ -116,6 +99,31 @@ def run_exec(
             f"exit code {proc.returncode}, {stderr}, {stdout}"
         )
     return {"stdout": stdout, "stderr": stderr, "exit_code": proc.returncode}
+
+
+def _run(
+    argv: list[str], cwd: Path, mesg: dict, state: EmulatorState, project_id: str, timeout: float
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``argv`` in the project (its folder as ``HOME``, ``mesg``'s ``env`` added), output
+    captured; ``subprocess.TimeoutExpired`` and ``OSError`` are the caller's to word."""
+    extra = mesg.get("env")
+    if extra is not None and not isinstance(extra, dict):
+        raise OpFailed("env must be an object")
+    env = {
+        **os.environ,
+        "PATH": _path(),
+        "HOME": str(state.project_dir(project_id)),
+        "COCALC_PROJECT_ID": project_id,
+        **{str(k): js_str(v) for k, v in (extra or {}).items()},
+    }
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        timeout=timeout if timeout > 0 else None,
+        check=False,
+    )
 
 
 def _trunc(text: str, limit: int = 1024) -> str:
@@ -144,25 +152,8 @@ def _execute_code(
     else:
         argv = [command, *args]
         shown = f"'{command}' (args={' '.join(args)})"
-    extra = mesg.get("env")
-    if extra is not None and not isinstance(extra, dict):
-        raise OpFailed("env must be an object")
-    env = {
-        **os.environ,
-        "PATH": _path(),
-        "HOME": str(state.project_dir(project_id)),
-        "COCALC_PROJECT_ID": project_id,
-        **{str(k): js_str(v) for k, v in (extra or {}).items()},
-    }
     try:
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            timeout=timeout if timeout > 0 else None,
-            check=False,
-        )
+        proc = _run(argv, cwd, mesg, state, project_id, timeout)
     except subprocess.TimeoutExpired:
         raise ExecFailed(f"killed command '{' '.join(argv)}'") from None
     except OSError as err:
