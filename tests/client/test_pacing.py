@@ -122,7 +122,12 @@ def test_a_fan_out_against_a_rate_limited_gateway_stays_under_it(tmp_path):
             wait_all(client, results, progress=False, max_in_flight=32, timeout=60)
             assert results.counts() == {"done": 200}
             assert client._transport.pacer.rate < 60
-        # The refusals are the first burst's (about max_in_flight of them before the first 429
-        # came back), not a share of the whole hand-out.
-        assert emu.rate_limited <= 40, (emu.rate_limited, len(emu.requests))
+        # The refusals are the first burst's (at most max_in_flight = 32 of them before the first
+        # 429 came back) and, once the limit is known, jitter: requests that reached the server
+        # bunched together, which a loaded machine makes more of. The pacer treats fewer than a
+        # fifth of the answers refused as jitter (a fifth pauses everyone), so that is the bound
+        # on the rest; an unpaced client has most of its 200 copies refused at once.
+        burst = 32
+        jitter = (len(emu.requests) - burst) / 5
+        assert emu.rate_limited <= burst + jitter, (emu.rate_limited, len(emu.requests))
         assert len(emu.ledger) == 200  # a refused request did nothing; none was sent twice
