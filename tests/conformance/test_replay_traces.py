@@ -163,13 +163,7 @@ def _replay(emu: Emulator) -> dict[str, list[str]]:
             if step.get("only") and isinstance(body, list):  # as recorded: this run's entries
                 body = [x for x in body if names[step["only"]] in json.dumps(x)]
             _bind(step["response"]["body"], body, names)
-            scrub = recorder.Scrubber()
-            for placeholder, value in names.items():
-                if isinstance(value, str):
-                    scrub.secret(value, placeholder)
-                else:
-                    scrub.number(value, placeholder)
-            scrub.secret(emu.api_key, "<api-key>")
+            scrub = _scrubber(emu, names)
             scrub.secret(str(emu.data_dir), "<projects-folder>")  # CoCalc's is scrubbed so
             got = {"status": r.status_code, "body": scrub.value(body, "body")}  # as recorded
             want = {"status": step["response"]["status"], "body": step["response"]["body"]}
